@@ -1,0 +1,221 @@
+"""Spiking networks as a stack of blocks: synapse (quantized weights) → LIF neurons.
+
+Every block maps a whole sequence [T, B, ...] at once (multi-step mode): the synapse (linear
+or conv, pooling, batch norm) runs on all T·B slices together, then the neurons integrate over
+time. Batch-norm statistics are therefore pooled over time steps and batch. The last block is the
+readout: an LIF layer whose spikes or membrane are the output O(t), or no neuron at all
+(``readout="current"``: per-step logits, as TET).
+
+Two engines share the parameters and differ only in how the sequence is evaluated:
+``reference`` runs the plain ``lif_step`` loop on every layer; ``fast`` additionally computes the
+first synapse once when the input is the same at every step (direct encoding).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .config import TrainConfig
+from .neurons import LIFParams, lif_sequence
+from .quant import quantize_weight
+from .surrogates import Surrogate, make_surrogate
+
+
+class QuantLinear(nn.Linear):
+    """Linear layer whose weights are fake-quantized to ``weight_bits`` in every forward."""
+
+    weight_bits: int = 32
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(x, quantize_weight(self.weight, self.weight_bits), self.bias)
+
+
+class QuantConv2d(nn.Conv2d):
+    """Conv layer whose weights are fake-quantized to ``weight_bits`` in every forward."""
+
+    weight_bits: int = 32
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._conv_forward(x, quantize_weight(self.weight, self.weight_bits), self.bias)
+
+
+class SeededDropout(nn.Module):
+    """Inverted dropout drawing its masks from ``self.generator`` (no global RNG)."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+        self.generator: torch.Generator | None = None
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0:
+            return x
+        keep = torch.empty_like(x).bernoulli_(1 - self.p, generator=self.generator)
+        return x * keep / (1 - self.p)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class LIFLayer(nn.Module):
+    """A layer of LIF neurons with one β and one θ (learnable or fixed) and a hot surrogate."""
+
+    def __init__(self, beta: float, threshold: float, *, learn_beta=False, learn_threshold=False,
+                 reset="subtract", surrogate: Surrogate | None = None):
+        super().__init__()
+        beta_t, theta_t = torch.tensor(float(beta)), torch.tensor(float(threshold))
+        if learn_beta:
+            self.beta = nn.Parameter(beta_t)
+        else:
+            self.register_buffer("beta", beta_t)
+        if learn_threshold:
+            self.threshold = nn.Parameter(theta_t)
+        else:
+            self.register_buffer("threshold", theta_t)
+        self.reset = reset
+        self.surrogate = surrogate or make_surrogate("fast_sigmoid")
+        self.mem_bits = 32
+
+    def params(self) -> LIFParams:
+        return LIFParams(self.beta, self.threshold, self.surrogate, self.reset, self.mem_bits)
+
+    def forward(self, currents: Tensor, recurrent: nn.Module | None = None) -> tuple[Tensor, Tensor]:
+        """currents [T, B, ...] → (spikes, membranes), both [T, B, ...]."""
+        return lif_sequence(currents, self.params(), recurrent)
+
+    def extra_repr(self) -> str:
+        return f"beta={float(self.beta.detach()):.4g}, threshold={float(self.threshold.detach()):.4g}, reset={self.reset}, " \
+               f"surrogate={self.surrogate!r}"
+
+
+class Block(nn.Module):
+    """synapse → (optional) LIF neurons, with an optional recurrent map of the layer's own spikes."""
+
+    def __init__(self, synapse: nn.Module, neuron: LIFLayer | None, recurrent: nn.Module | None = None,
+                 fanout: int = 0):
+        super().__init__()
+        self.synapse, self.neuron, self.recurrent = synapse, neuron, recurrent
+        self.fanout = fanout  # synapses driven by one input value (for SynOps)
+
+    def forward(self, x: Tensor, static: bool = False) -> tuple[Tensor, Tensor | None, Tensor]:
+        """x [T, B, ...] → (output [T, B, ...], membrane or None, current)."""
+        steps, batch = x.shape[:2]
+        if static:  # same input at every step: one synapse pass, broadcast over time
+            cur = self.synapse(x[0])
+            cur = cur.unsqueeze(0).expand(steps, *cur.shape)
+        else:
+            cur = self.synapse(x.flatten(0, 1)).unflatten(0, (steps, batch))
+        if self.neuron is None:
+            return cur, None, cur
+        spk, mem = self.neuron(cur, self.recurrent)
+        return spk, mem, cur
+
+
+@dataclass
+class Recording:
+    """What one forward pass produced; lists hold one entry per LIF layer, each [T, B, ...]."""
+
+    spikes: list[Tensor]
+    mems: list[Tensor]
+    out: Tensor  # O(t) [T, B, classes]: output spikes, output membrane, or output current
+    n_hidden: int
+
+    @property
+    def hidden_spikes(self) -> list[Tensor]:
+        return self.spikes[: self.n_hidden]
+
+
+class SpikingNet(nn.Module):
+    """A stack of blocks; the last one is the readout."""
+
+    def __init__(self, blocks: list[Block], readout: str):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.readout = readout
+        self.engine = "reference"
+
+    @property
+    def lif_layers(self) -> list[LIFLayer]:
+        return [b.neuron for b in self.blocks if b.neuron is not None]
+
+    def forward(self, x: Tensor, static: bool = False) -> Recording:
+        """x [T, B, ...] → Recording. ``static``: x[t] is the same for every t (direct encoding)."""
+        spikes, mems = [], []
+        out = x
+        for i, block in enumerate(self.blocks):
+            first_static = static and i == 0 and self.engine == "fast"
+            out, mem, cur = block(out, first_static)
+            if mem is not None:
+                spikes.append(out)
+                mems.append(mem)
+        last = self.blocks[-1]
+        if self.readout == "membrane":
+            out = mems[-1]
+        n_hidden = len(spikes) - (last.neuron is not None)
+        return Recording(spikes, mems, out, n_hidden)
+
+    def set_hot(self, *, surrogate: Surrogate, weight_bits: int, mem_bits: int, dropout: float) -> None:
+        """Apply hot parameters in place (between steps)."""
+        for layer in self.lif_layers:
+            layer.surrogate, layer.mem_bits = surrogate, mem_bits
+        for m in self.modules():
+            if isinstance(m, (QuantLinear, QuantConv2d)):
+                m.weight_bits = weight_bits
+            elif isinstance(m, SeededDropout):
+                m.p = dropout
+
+    def set_generator(self, generator: torch.Generator) -> None:
+        for m in self.modules():
+            if isinstance(m, SeededDropout):
+                m.generator = generator
+
+
+def build_model(cfg: TrainConfig, step_shape: tuple[int, ...], n_classes: int,
+                generator: torch.Generator | None = None) -> SpikingNet:
+    """The network of ``cfg.model`` for inputs of ``step_shape`` per time step, initialised from ``generator``."""
+    def lif():
+        return LIFLayer(cfg.beta, cfg.threshold, learn_beta=cfg.learn_beta,
+                        learn_threshold=cfg.learn_threshold, reset=cfg.reset)
+
+    blocks: list[Block] = []
+    if cfg.model == "conv":
+        channels, h, w = step_shape
+        for width in cfg.hidden:
+            if min(h, w) < 6:
+                raise ValueError(f"model='conv' with hidden={list(cfg.hidden)} needs larger images: "
+                                 f"got {step_shape[1]}×{step_shape[2]} (each conv5×5 + pool2 needs ≥ 6 px)")
+            layers = [QuantConv2d(channels, width, 5, bias=bool(blocks)), nn.AvgPool2d(2)]
+            if cfg.batch_norm:
+                layers.append(nn.BatchNorm2d(width))
+            blocks.append(Block(nn.Sequential(*layers), lif(), fanout=width * 25))
+            channels, h, w = width, (h - 4) // 2, (w - 4) // 2
+        features = channels * h * w
+    else:
+        features = math.prod(step_shape)
+        for width in cfg.hidden:
+            recurrent = QuantLinear(width, width, bias=False) if cfg.model == "recurrent" else None
+            fanout = width + (width if recurrent is not None else 0)
+            blocks.append(Block(nn.Sequential(nn.Flatten(), QuantLinear(features, width)), lif(),
+                                recurrent, fanout=fanout))
+            features = width
+    readout = Block(nn.Sequential(nn.Flatten(), SeededDropout(cfg.dropout),
+                                  QuantLinear(features, n_classes)),
+                    None if cfg.readout == "current" else lif(), fanout=n_classes)
+    net = SpikingNet(blocks + [readout], cfg.readout)
+    init_parameters(net, generator)
+    return net
+
+
+def init_parameters(net: nn.Module, generator: torch.Generator | None) -> None:
+    """PyTorch's default init (Kaiming-uniform, a=√5), drawn from ``generator`` instead of the global RNG."""
+    for m in net.modules():
+        if isinstance(m, (nn.Linear, nn.Conv2d)):
+            nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=generator)
+            if m.bias is not None:
+                bound = 1 / math.sqrt(m.weight[0].numel())  # 1/√fan_in
+                with torch.no_grad():
+                    m.bias.uniform_(-bound, bound, generator=generator)
