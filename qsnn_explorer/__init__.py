@@ -1,0 +1,13 @@
+"""qsnn_explorer: a compact, fast spiking-neural-network training engine and live explorer.
+
+    from qsnn_explorer import TrainConfig, Trainer
+    trainer = Trainer(TrainConfig(epochs=3))
+    result = trainer.run()
+    print(trainer.evaluate("test").accuracy)
+"""
+from .config import TrainConfig
+from .presets import PRESETS, preset
+from .trainer import EvalResult, Frame, Probe, RunResult, Trainer
+
+__all__ = ["TrainConfig", "Trainer", "Frame", "EvalResult", "RunResult", "Probe", "PRESETS", "preset"]
+__version__ = "0.1.0"

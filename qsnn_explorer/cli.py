@@ -1,0 +1,126 @@
+"""Command line: ``qsnn-explorer train | presets``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+from .config import ENGINES, TrainConfig
+from .presets import PRESETS, preset
+
+
+def parse_assignment(text: str) -> tuple[str, object]:
+    """'key=value' → (key, value); the value is read as JSON when it parses (1e-3, true, [256,128])."""
+    if "=" not in text:
+        raise ValueError(f"--set expects key=value, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def build_config(args: argparse.Namespace) -> TrainConfig:
+    overrides = dict(parse_assignment(item) for item in args.set)
+    if args.epochs is not None:
+        overrides["epochs"] = args.epochs
+    if args.engine is not None:
+        overrides["engine"] = args.engine
+    if args.device is not None:
+        overrides["device"] = args.device
+    unknown = set(overrides) - set(TrainConfig.fields())
+    if unknown:
+        raise ValueError(f"unknown config field(s): {', '.join(sorted(unknown))}")
+    return preset(args.preset, **overrides)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .trainer import Trainer
+
+    cfg = build_config(args)
+    trainer = Trainer(cfg)
+    total = cfg.epochs * trainer.steps_per_epoch
+    print(f"{args.preset}: {trainer.data.description}; {cfg.model} {list(cfg.hidden)}, T={cfg.num_steps}, "
+          f"{cfg.weight_bits}-bit weights, device {trainer.device}, engine {cfg.engine}", file=sys.stderr)
+    bar = tqdm(total=total, unit="step", disable=args.quiet)
+
+    def show(item):
+        if item.kind == "step":
+            bar.update(1)
+            bar.set_postfix(loss=f"{item.loss:.3f}", acc=f"{item.accuracy:.3f}", lr=f"{item.lr:.2g}")
+        else:
+            bar.write(f"epoch {item.epoch:.0f}: val loss {item.loss:.4f}, val accuracy {item.accuracy:.4f}")
+
+    start = time.perf_counter()
+    result = trainer.run(callback=show)
+    bar.close()
+    wall = time.perf_counter() - start
+    test = trainer.evaluate("test")
+    metrics = {
+        "preset": args.preset,
+        "test_accuracy": test.accuracy,
+        "test_loss": test.loss,
+        "val_accuracy": result.evals[-1].accuracy if result.evals else None,
+        "firing_rate_per_layer": list(test.firing_rates),
+        "hidden_spikes_per_sample": test.spikes_per_sample,
+        "synops_per_sample": test.synops_per_sample,
+        "wall_time_s": wall,
+        "train_samples_per_s": result.samples_per_s,
+        "steps": trainer.step_count,
+        "diverged": result.diverged,
+        "config": cfg.to_dict(),
+    }
+    if result.diverged:
+        print("training diverged (loss became NaN/inf): the run stopped early; try a lower lr", file=sys.stderr)
+    print(f"test accuracy {test.accuracy:.4f} | test loss {test.loss:.4f} | firing rates "
+          f"{', '.join(f'{r:.3f}' for r in test.firing_rates)} | hidden spikes/sample "
+          f"{test.spikes_per_sample:.1f} | SynOps/sample {test.synops_per_sample:.3g} | "
+          f"{wall:.1f} s, {result.samples_per_s:.0f} samples/s")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(metrics, fh, indent=2)
+    if args.save:
+        trainer.save(args.save)
+    return 1 if result.diverged else 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    width = max(map(len, PRESETS))
+    for name, p in PRESETS.items():
+        print(f"{name:<{width}}  {p.description}")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="qsnn-explorer", description="Train and explore spiking networks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    train = sub.add_parser("train", help="train headless and print the final metrics")
+    train.add_argument("--preset", default="mnist5k-mlp", help="a name from `qsnn-explorer presets`")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config field, e.g. --set weight_bits=4 --set hidden=[256,128]")
+    train.add_argument("--epochs", type=int, help="epochs to train (default: the preset's)")
+    train.add_argument("--engine", choices=ENGINES, help="fast (default) or the plain reference path")
+    train.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    train.add_argument("--json", metavar="PATH", help="write the final metrics and config as JSON")
+    train.add_argument("--save", metavar="PATH", help="save weights with the config inside")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.set_defaults(func=cmd_train)
+    sub.add_parser("presets", help="list presets, one line each").set_defaults(func=cmd_presets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as exc:  # bad preset, field or value: say which, no traceback
+        print(f"qsnn-explorer: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,74 @@
+"""Named configurations: a one-line description and the fields that differ from TrainConfig's defaults."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .config import TrainConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    description: str
+    overrides: dict
+
+
+# P1 reference-code hyperparameters (see shared/papers.md): MNIST and FMNIST use the same net.
+_P1_COMMON = dict(model="conv", hidden=(16, 64), batch_norm=True, encoder="direct", readout="spikes",
+                  loss="count_mse", weight_bits=4, optimizer="adam", lr_schedule="cosine_periodic",
+                  surrogate="fast_sigmoid", num_steps=100, batch_size=128, lr_period=4690, epochs=200)
+
+PRESETS: dict[str, Preset] = {
+    "mnist5k-mlp": Preset(
+        "784-1000-10 LIF MLP on the embedded MNIST digits, float weights (≥ 90% test in 3 epochs)",
+        dict(hidden=(1000,), num_steps=25, readout="membrane", loss="sum_ce", lr=2e-3, batch_size=64,
+             epochs=3)),
+    "mnist5k-mlp-4bit": Preset(
+        "The same MLP with 4-bit weights (P1's quantizer)",
+        dict(hidden=(1000,), num_steps=25, readout="membrane", loss="sum_ce", lr=2e-3, batch_size=64,
+             epochs=3, weight_bits=4)),
+    "bench-snntorch-tutorial": Preset(
+        "snntorch tutorial 5 net: 784-1000-10, β 0.95, fast-sigmoid k 25, T 25, Σ_t CE(mem), Adam 5e-4",
+        dict(hidden=(1000,), beta=0.95, surrogate="fast_sigmoid", surrogate_sharpness=25.0, num_steps=25,
+             encoder="direct", readout="membrane", loss="sum_ce", optimizer="adam", lr=5e-4, batch_size=128,
+             epochs=1)),
+    "mnist5k-rate": Preset(
+        "The tutorial MLP fed Bernoulli rate-coded spikes",
+        dict(hidden=(1000,), encoder="rate", readout="membrane", loss="sum_ce", lr=2e-3, batch_size=64,
+             epochs=3)),
+    "mnist5k-conv": Preset(
+        "P1's conv net (16c5-p2-BN-LIF-64c5-p2-BN-LIF-fc10) on mnist5k, float, T 25",
+        dict(model="conv", hidden=(16, 64), num_steps=25, beta=0.97, threshold=2.5, surrogate_sharpness=5.6,
+             readout="spikes", loss="count_mse", lr=3e-3, dropout=0.07, batch_size=64, epochs=3)),
+    "digits8x8-mlp": Preset(
+        "Tiny: scikit-learn's 8×8 digits, 64-128-10, T 10 (seconds on a laptop)",
+        dict(dataset="digits8x8", hidden=(128,), num_steps=10, readout="membrane", loss="sum_ce", lr=5e-3,
+             batch_size=32, epochs=5)),
+    "events-mnist-mlp": Preset(
+        "Neuromorphic path: generated ON/OFF saccade events of mnist5k digits, 2×34×34-512-10, T 20",
+        dict(dataset="events_mnist", hidden=(512,), num_steps=20, beta=0.9, readout="membrane",
+             loss="sum_ce", lr=2e-3, batch_size=64, epochs=3)),
+    "p1-quickstart": Preset(
+        "P1 small: conv net, 4-bit weights, count MSE, periodic cosine LR, quickstart β θ k lr dropout",
+        dict(_P1_COMMON, dataset="mnist5k", num_steps=25, beta=0.97, threshold=2.5, surrogate_sharpness=5.6,
+             lr=3e-3, dropout=0.07, batch_size=64, lr_period=150, epochs=6)),
+    "p1-full-mnist": Preset(
+        "P1 full scale (GPU): MNIST, T 100, reference-code β θ k lr dropout, t0 4690, 4-bit",
+        dict(_P1_COMMON, dataset="mnist", beta=0.994, threshold=2.915, surrogate_sharpness=13.84, lr=5.4e-3,
+             dropout=0.003)),
+    "p1-full-fmnist": Preset(
+        "P1 full scale (GPU): Fashion-MNIST, T 100, reference-code hyperparameters, 4-bit",
+        dict(_P1_COMMON, dataset="fashion_mnist", beta=0.974, threshold=2.473, surrogate_sharpness=5.5565,
+             lr=2.908e-3, dropout=0.074)),
+    "p1-full-dvs": Preset(
+        "P1 full scale (GPU): DVS128 Gesture 2×32×32, conv16-conv32-fc11 no BN, 100 frames, clip 1",
+        dict(_P1_COMMON, dataset="dvs_gesture", hidden=(16, 32), batch_norm=False, beta=0.614, threshold=0.427,
+             surrogate_sharpness=4.413, lr=2.634e-3, dropout=0.203, batch_size=16, lr_period=735,
+             grad_clip=1.0)),
+}
+
+
+def preset(name: str, **overrides) -> TrainConfig:
+    """The TrainConfig of preset ``name``, with ``overrides`` applied on top."""
+    if name not in PRESETS:
+        raise ValueError(f"preset={name!r} is unknown; allowed: {', '.join(PRESETS)}")
+    return TrainConfig(**{**PRESETS[name].overrides, **overrides})
