@@ -102,8 +102,8 @@ class TrainConfig:
     # --- quantization (hot) ---
     weight_bits: int = _param(32, "Weight bit-width: 1–8, or 32 for float", hot=True,
                               group="quantization", choices=WEIGHT_BITS)
-    mem_bits: int = _param(32, "Membrane-state bit-width: 1–16, or 32 for float", hot=True,
-                           group="quantization", bounds=(1, 32))
+    mem_bits: int = _param(32, "Membrane-state bit-width: 2–16, or 32 for float", hot=True,
+                           group="quantization", bounds=(2, 32))
 
     # --- loss and sparsity (hot) ---
     loss: str = _param("rate_ce", "Loss on O(t): rate CE, spike-count MSE (P1), mean-output CE (SDT), "
@@ -160,8 +160,8 @@ class TrainConfig:
         if self.adali_window_min > self.adali_window_max:
             raise ValueError(f"adali_window_min={self.adali_window_min} must be ≤ adali_window_max="
                              f"{self.adali_window_max}")
-        if self.mem_bits != 32 and not 1 <= self.mem_bits <= 16:
-            raise ValueError(f"mem_bits must be 1–16, or 32 for float; got {self.mem_bits}")
+        if self.mem_bits != 32 and not 2 <= self.mem_bits <= 16:
+            raise ValueError(f"mem_bits must be 2–16, or 32 for float; got {self.mem_bits}")
 
     # --- views of the schema ---
     @classmethod

@@ -85,19 +85,19 @@ def quantization_levels(w: Tensor, bits: int) -> Tensor:
 def quantize_membrane(u: Tensor, bits: int, threshold: float) -> Tensor:
     """Optional membrane-state quantization — THIS PROJECT'S CHOICE (P1 keeps membranes float).
 
-    A uniform grid of 2^bits levels over [−2θ, 2θ], step Δ = 4θ/(2^bits − 1):
-    u_q = −2θ + round((clamp(u, −2θ, 2θ) + 2θ)/Δ)·Δ, i.e. u clamped into the range and rounded
-    to the nearest level. The gradient is straight-through everywhere (∂u_q/∂u = 1, also where u
-    was clamped), so the surrogate gradient of the spike is not cut off by saturation.
-    ``bits`` 32 returns u unchanged; bits must be 1..16 or 32.
+    A signed narrow-range grid over [−2θ, 2θ], like the weight quantizer: q_max = 2^(bits−1) − 1,
+    step Δ = 2θ/q_max, u_q = clamp(round(u/Δ), −q_max, q_max)·Δ. Zero is a level, so a resting
+    membrane stays exactly 0 (an even grid would put a rounding tie at rest). The gradient is
+    straight-through everywhere (∂u_q/∂u = 1, also where u was clamped), so saturation does not
+    cut off the spike's surrogate gradient. ``bits`` 32 returns u unchanged; bits must be 2..16 or 32.
     """
-    if isinstance(bits, bool) or not isinstance(bits, int) or not (bits == 32 or 1 <= bits <= 16):
-        raise ValueError(f"mem_bits must be 1–16 or 32, got {bits!r}")
+    if isinstance(bits, bool) or not isinstance(bits, int) or not (bits == 32 or 2 <= bits <= 16):
+        raise ValueError(f"mem_bits must be 2–16 or 32, got {bits!r}")
     if not threshold > 0:
         raise ValueError(f"threshold must be > 0 to quantize the membrane, got {threshold!r}")
     if bits == 32:
         return u
-    low, high = -2.0 * threshold, 2.0 * threshold
-    step = (high - low) / (2**bits - 1)
-    codes = torch.round((u.detach().clamp(low, high) - low) / step)
-    return _straight_through(u, (low + codes * step).clamp(low, high))
+    q_max = 2 ** (bits - 1) - 1
+    step = 2.0 * threshold / q_max
+    codes = torch.round(u.detach() / step).clamp(-q_max, q_max)
+    return _straight_through(u, codes * step)

@@ -27,7 +27,7 @@ def test_defaults_valid_and_every_field_documented():
     ("hidden", [], "hidden must be a non-empty list"),
     ("learn_beta", "yes", "learn_beta must be true or false"),
     ("beta", "fast", "beta must be a number in [0.0, 1.0]"),
-    ("mem_bits", 20, "mem_bits must be 1–16, or 32"),
+    ("mem_bits", 20, "mem_bits must be 2–16, or 32"),
 ])
 def test_bad_value_names_field_and_range(field, value, needle):
     with pytest.raises(ValueError) as err:
