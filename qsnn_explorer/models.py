@@ -7,8 +7,9 @@ readout: an LIF layer whose spikes or membrane are the output O(t), or no neuron
 (``readout="current"``: per-step logits, as TET).
 
 Two engines share the parameters and differ only in how the sequence is evaluated:
-``reference`` runs the plain ``lif_step`` loop on every layer; ``fast`` additionally computes the
-first synapse once when the input is the same at every step (direct encoding).
+``reference`` runs the plain ``lif_step`` loop (autograd through every step); ``fast`` runs the
+fused LIF Function with its hand-written backward (``fused.py``) and computes the first synapse
+once when the input is the same at every step (direct encoding).
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import TrainConfig
+from .fused import fused_lif
 from .neurons import LIFParams, lif_sequence
 from .quant import quantize_weight
 from .surrogates import Surrogate, make_surrogate
@@ -83,8 +85,14 @@ class LIFLayer(nn.Module):
     def params(self) -> LIFParams:
         return LIFParams(self.beta, self.threshold, self.surrogate, self.reset, self.mem_bits)
 
-    def forward(self, currents: Tensor, recurrent: nn.Module | None = None) -> tuple[Tensor, Tensor]:
-        """currents [T, B, ...] → (spikes, membranes), both [T, B, ...]."""
+    def forward(self, currents: Tensor, recurrent: nn.Module | None = None, fused: bool = False
+                ) -> tuple[Tensor, Tensor]:
+        """currents [T, B, ...] → (spikes, membranes), both [T, B, ...].
+
+        ``fused`` runs the hand-written BPTT Function; recurrent layers always use the step loop.
+        """
+        if fused and recurrent is None:
+            return fused_lif(currents, self.beta, self.threshold, self.surrogate, self.reset, self.mem_bits)
         return lif_sequence(currents, self.params(), recurrent)
 
     def extra_repr(self) -> str:
@@ -101,8 +109,9 @@ class Block(nn.Module):
         self.synapse, self.neuron, self.recurrent = synapse, neuron, recurrent
         self.fanout = fanout  # synapses driven by one input value (for SynOps)
 
-    def forward(self, x: Tensor, static: bool = False) -> tuple[Tensor, Tensor | None, Tensor]:
-        """x [T, B, ...] → (output [T, B, ...], membrane or None, current)."""
+    def forward(self, x: Tensor, static: bool = False, fused: bool = False
+                ) -> tuple[Tensor, Tensor | None]:
+        """x [T, B, ...] → (spikes, or the current when there is no neuron; membrane or None)."""
         steps, batch = x.shape[:2]
         if static:  # same input at every step: one synapse pass, broadcast over time
             cur = self.synapse(x[0])
@@ -110,9 +119,8 @@ class Block(nn.Module):
         else:
             cur = self.synapse(x.flatten(0, 1)).unflatten(0, (steps, batch))
         if self.neuron is None:
-            return cur, None, cur
-        spk, mem = self.neuron(cur, self.recurrent)
-        return spk, mem, cur
+            return cur, None
+        return self.neuron(cur, self.recurrent, fused)
 
 
 @dataclass
@@ -146,9 +154,9 @@ class SpikingNet(nn.Module):
         """x [T, B, ...] → Recording. ``static``: x[t] is the same for every t (direct encoding)."""
         spikes, mems = [], []
         out = x
+        fast = self.engine == "fast"
         for i, block in enumerate(self.blocks):
-            first_static = static and i == 0 and self.engine == "fast"
-            out, mem, cur = block(out, first_static)
+            out, mem = block(out, static and i == 0 and fast, fast)
             if mem is not None:
                 spikes.append(out)
                 mems.append(mem)

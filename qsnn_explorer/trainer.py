@@ -229,10 +229,11 @@ class Trainer:
         return self._train_x[idx], self._train_y[idx]
 
     def _sequence(self, x: Tensor, generator: torch.Generator) -> tuple[Tensor, bool]:
-        """Batch → input sequence [T, B, ...] and whether it is the same at every step."""
+        """Batch → input sequence [T, B, ...] in the model's dtype, and whether it is the same at every step."""
+        dtype = next(self.model.parameters()).dtype
         if self.data.temporal:
-            return events_to_sequence(x), False
-        seq = encode(x, self.cfg.num_steps, self.cfg.encoder, generator)
+            return events_to_sequence(x).to(dtype), False
+        seq = encode(x.to(dtype), self.cfg.num_steps, self.cfg.encoder, generator)
         return seq, self.cfg.encoder == "direct"
 
     # ---- training ----
