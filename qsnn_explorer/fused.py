@@ -35,53 +35,53 @@ class FusedLIF(torch.autograd.Function):
             m = mems[t]
             if t == 0:
                 m.copy_(currents[0])
-            elif reset == "subtract":
-                torch.mul(mems[t - 1], b, out=m).add_(currents[t])     # β·u + I, rounded as lif_step
-                m.sub_(fired[t - 1].to(m.dtype), alpha=th)              # − θ·s
-            else:
-                torch.mul(mems[t - 1], b, out=m)                        # β·u …
-                m.masked_fill_(fired[t - 1], 0).add_(currents[t])       # … zeroed where it fired, + I
+            elif reset == "subtract":  # β·u + I − θ·s, rounded as lif_step
+                torch.mul(mems[t - 1], b, out=m).add_(currents[t]).add_(fired[t - 1], alpha=-th)
+            else:                      # β·u zeroed where it fired, + I
+                torch.mul(mems[t - 1], b, out=m).masked_fill_(fired[t - 1], 0).add_(currents[t])
             if mem_bits != 32:
                 m.copy_(quantize_membrane(m, mem_bits, th))
             torch.gt(m, th, out=fired[t])
         spikes = fired.to(currents.dtype)
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(mems, spikes, beta, threshold)
+        ctx.save_for_backward(mems, fired, beta, threshold)
         ctx.surrogate, ctx.reset = surrogate, reset
         return spikes, mems
 
     @staticmethod
     def backward(ctx, grad_spikes: Tensor | None, grad_mems: Tensor | None):
-        mems, spikes, beta, threshold = ctx.saved_tensors
-        subtract = ctx.reset == "subtract"
-        b = float(beta)
-        surrogate_grad = ctx.surrogate.grad(mems - threshold) if grad_spikes is not None else None
+        """Reverse scan one step at a time, so each [B, ...] slice stays in cache."""
         if grad_spikes is None and grad_mems is None:
             return None, None, None, None, None, None
-        if surrogate_grad is not None:
-            delta = grad_spikes * surrogate_grad
-            if grad_mems is not None:
-                delta += grad_mems
-        else:
-            delta = grad_mems.clone()
-        steps = mems.shape[0]
-        if subtract:
-            for t in range(steps - 2, -1, -1):
-                delta[t].add_(delta[t + 1], alpha=b)
-        else:
-            decay = (1 - spikes) * b  # c_{t+1} = β·(1 − s_t), indexed by t
-            for t in range(steps - 2, -1, -1):
-                delta[t].addcmul_(decay[t], delta[t + 1])
+        mems, fired, beta, threshold = ctx.saved_tensors
+        subtract = ctx.reset == "subtract"
+        b, th = float(beta), float(threshold)
+        want_theta = ctx.needs_input_grad[2] and grad_spikes is not None
+        delta = torch.empty_like(mems)
+        spike_term = torch.zeros((), dtype=mems.dtype, device=mems.device)  # Σ ∂L/∂s·σ'
+        for t in range(mems.shape[0] - 1, -1, -1):
+            d = delta[t]
+            if grad_spikes is not None:
+                torch.mul(grad_spikes[t], ctx.surrogate.grad(torch.sub(mems[t], th)), out=d)
+                if want_theta:
+                    spike_term = spike_term + d.sum()
+                if grad_mems is not None:
+                    d.add_(grad_mems[t])
+            else:
+                d.copy_(grad_mems[t])
+            if t + 1 < mems.shape[0]:
+                if subtract:
+                    d.add_(delta[t + 1], alpha=b)
+                else:
+                    d.add_(delta[t + 1].masked_fill(fired[t], 0), alpha=b)
         grad_beta = grad_threshold = None
         if ctx.needs_input_grad[1]:
-            carried = mems[:-1] if subtract else mems[:-1] * (1 - spikes[:-1])
+            carried = mems[:-1] if subtract else mems[:-1].masked_fill(fired[:-1], 0)
             grad_beta = (delta[1:] * carried).sum().reshape(beta.shape)
         if ctx.needs_input_grad[2]:
-            grad_threshold = torch.zeros((), dtype=mems.dtype, device=mems.device)
-            if surrogate_grad is not None:
-                grad_threshold = grad_threshold - (grad_spikes * surrogate_grad).sum()
+            grad_threshold = -spike_term
             if subtract:
-                grad_threshold = grad_threshold - (delta[1:] * spikes[:-1]).sum()
+                grad_threshold = grad_threshold - (delta[1:] * fired[:-1]).sum()
             grad_threshold = grad_threshold.reshape(threshold.shape)
         return delta, grad_beta, grad_threshold, None, None, None
 
