@@ -17,9 +17,12 @@ it. Membrane quantization is straight-through, so the scan is unchanged. The cla
 """
 from __future__ import annotations
 
+import numba
+import numpy as np
 import torch
 from torch import Tensor
 
+from . import kernels
 from .quant import quantize_membrane
 from .surrogates import Surrogate
 
@@ -86,7 +89,113 @@ class FusedLIF(torch.autograd.Function):
         return delta, grad_beta, grad_threshold, None, None, None
 
 
+class CompiledLIF(torch.autograd.Function):
+    """The same recurrence and adjoint as FusedLIF, run by the numba kernels (CPU, float32/64).
+
+    With ``steps`` given, ``currents`` is one [B, ...] current repeated for ``steps`` steps
+    (static input) and its gradient is Σ_t δ_t, summed inside the kernel.
+    """
+
+    @staticmethod
+    def forward(ctx, currents: Tensor, beta: Tensor, threshold: Tensor, surrogate: Surrogate,
+                reset: str, steps: int | None) -> tuple[Tensor, Tensor]:
+        static = steps is not None
+        shape = (steps, *currents.shape) if static else tuple(currents.shape)
+        source = currents.detach().contiguous().reshape(1 if static else shape[0], -1)
+        spikes = torch.empty(shape, dtype=currents.dtype)
+        mems = torch.empty(shape, dtype=currents.dtype)
+        _use_torch_threads()
+        kernels.lif_forward(source.numpy(), static, _consts(beta, threshold, source), reset == "subtract",
+                            True, mems.view(shape[0], -1).numpy(), spikes.view(shape[0], -1).numpy())
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(mems, spikes, beta, threshold)
+        ctx.surrogate, ctx.reset, ctx.static, ctx.input_shape = surrogate, reset, static, currents.shape
+        return spikes, mems
+
+    @staticmethod
+    def backward(ctx, grad_spikes: Tensor | None, grad_mems: Tensor | None):
+        if grad_spikes is None and grad_mems is None:
+            return None, None, None, None, None, None
+        mems, spikes, beta, threshold = ctx.saved_tensors
+        steps = mems.shape[0]
+        flat, flat_spikes = mems.view(steps, -1), spikes.view(steps, -1)
+        consts = _consts(beta, threshold, flat)
+        params = kernels.surrogate_params(ctx.surrogate, consts.dtype)
+        scalar_grad = kernels.SCALAR_GRADS[ctx.surrogate.name]
+        none = np.zeros((1, 1), dtype=consts.dtype)
+        g_s = none if grad_spikes is None else grad_spikes.contiguous().view(steps, -1).numpy()
+        g_m = none if grad_mems is None else grad_mems.contiguous().view(steps, -1).numpy()
+        want_params = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
+        static_sum = ctx.static and not want_params  # the parameter sums need every δ_t
+        delta = torch.empty((1 if static_sum else steps, flat.shape[1]), dtype=mems.dtype)
+        _use_torch_threads()
+        kernels.lif_backward(flat.numpy(), flat_spikes.numpy(), g_s, g_m, grad_spikes is not None,
+                             grad_mems is not None, consts, ctx.reset == "subtract", scalar_grad, params,
+                             static_sum, delta.numpy())
+        if static_sum:
+            grad_input = delta[0].view(ctx.input_shape)
+        elif ctx.static:
+            grad_input = delta.sum(0).view(ctx.input_shape)
+        else:
+            grad_input = delta.view(ctx.input_shape)
+        grad_beta = grad_threshold = None
+        if want_params:
+            sums = np.zeros(((flat.shape[1] + kernels.CHUNK - 1) // kernels.CHUNK, 4))
+            kernels.lif_param_sums(flat.numpy(), flat_spikes.numpy(), g_s, grad_spikes is not None,
+                                   delta.numpy(), consts, scalar_grad, params, sums)
+            beta_sub, beta_zero, spike_sum, reset_sum = sums.sum(axis=0)
+            subtract = ctx.reset == "subtract"
+            if ctx.needs_input_grad[1]:
+                grad_beta = torch.tensor(beta_sub if subtract else beta_zero, dtype=beta.dtype).reshape(beta.shape)
+            if ctx.needs_input_grad[2]:
+                value = -spike_sum - (reset_sum if subtract else 0.0)
+                grad_threshold = torch.tensor(value, dtype=threshold.dtype).reshape(threshold.shape)
+        return grad_input, grad_beta, grad_threshold, None, None, None
+
+
+def _compiled_spikes_only(currents: Tensor, beta: Tensor, threshold: Tensor, reset: str,
+                          steps: int | None) -> Tensor:
+    """Inference: the forward kernel without storing membranes."""
+    static = steps is not None
+    shape = (steps, *currents.shape) if static else tuple(currents.shape)
+    source = currents.contiguous().reshape(1 if static else shape[0], -1)
+    spikes = torch.empty(shape, dtype=currents.dtype)
+    _use_torch_threads()
+    kernels.lif_forward(source.numpy(), static, _consts(beta, threshold, source), reset == "subtract",
+                        False, spikes.view(shape[0], -1).numpy()[:1, :1], spikes.view(shape[0], -1).numpy())
+    return spikes
+
+
+def _consts(beta: Tensor, threshold: Tensor, like: Tensor) -> np.ndarray:
+    """(β, θ, 1, 0) in the data's dtype, so the kernels never promote to float64."""
+    return np.array([float(beta), float(threshold), 1.0, 0.0], dtype=like.numpy().dtype)
+
+
+def _use_torch_threads() -> None:
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
+def compiled_kernel_applies(currents: Tensor, surrogate: Surrogate, mem_bits: int) -> bool:
+    """The numba kernels cover CPU float32/64 without membrane quantization, for registered shapes."""
+    return (currents.device.type == "cpu" and currents.dtype in (torch.float32, torch.float64)
+            and mem_bits == 32 and surrogate.name in kernels.SCALAR_GRADS)
+
+
 def fused_lif(currents: Tensor, beta: Tensor, threshold: Tensor, surrogate: Surrogate,
-              reset: str = "subtract", mem_bits: int = 32) -> tuple[Tensor, Tensor]:
-    """currents [T, B, ...] → (spikes, membranes); same values and gradients as ``lif_sequence``."""
-    return FusedLIF.apply(currents, beta.clamp(0, 1), threshold, surrogate, reset, mem_bits)
+              reset: str = "subtract", mem_bits: int = 32, steps: int | None = None,
+              compiled: bool = True, keep_mems: bool = True) -> tuple[Tensor, Tensor | None]:
+    """currents [T, B, ...] → (spikes, membranes); same values and gradients as ``lif_sequence``.
+
+    ``steps``: ``currents`` is a single [B, ...] current repeated for that many steps. The numba
+    kernels run where they apply (``compiled``); elsewhere (CUDA, membrane quantization) the
+    torch-op Function does. Without gradients, ``keep_mems=False`` may skip storing the
+    membranes (returned as None) to save memory traffic.
+    """
+    beta = beta.clamp(0, 1)
+    if compiled and compiled_kernel_applies(currents, surrogate, mem_bits):
+        if not keep_mems and not torch.is_grad_enabled():
+            return _compiled_spikes_only(currents, beta, threshold, reset, steps), None
+        return CompiledLIF.apply(currents, beta, threshold, surrogate, reset, steps)
+    if steps is not None:
+        currents = currents.unsqueeze(0).expand(steps, *currents.shape)
+    return FusedLIF.apply(currents, beta, threshold, surrogate, reset, mem_bits)

@@ -85,14 +85,19 @@ class LIFLayer(nn.Module):
     def params(self) -> LIFParams:
         return LIFParams(self.beta, self.threshold, self.surrogate, self.reset, self.mem_bits)
 
-    def forward(self, currents: Tensor, recurrent: nn.Module | None = None, fused: bool = False
-                ) -> tuple[Tensor, Tensor]:
+    def forward(self, currents: Tensor, recurrent: nn.Module | None = None, fused: bool = False,
+                steps: int | None = None, keep_mems: bool = True) -> tuple[Tensor, Tensor | None]:
         """currents [T, B, ...] → (spikes, membranes), both [T, B, ...].
 
+        ``steps``: ``currents`` is one [B, ...] current, the same at each of ``steps`` steps.
         ``fused`` runs the hand-written BPTT Function; recurrent layers always use the step loop.
+        ``keep_mems=False`` lets the fused path skip the membranes (None) when no gradient is needed.
         """
         if fused and recurrent is None:
-            return fused_lif(currents, self.beta, self.threshold, self.surrogate, self.reset, self.mem_bits)
+            return fused_lif(currents, self.beta, self.threshold, self.surrogate, self.reset, self.mem_bits,
+                             steps, keep_mems=keep_mems)
+        if steps is not None:
+            currents = currents.unsqueeze(0).expand(steps, *currents.shape)
         return lif_sequence(currents, self.params(), recurrent)
 
     def extra_repr(self) -> str:
@@ -109,18 +114,19 @@ class Block(nn.Module):
         self.synapse, self.neuron, self.recurrent = synapse, neuron, recurrent
         self.fanout = fanout  # synapses driven by one input value (for SynOps)
 
-    def forward(self, x: Tensor, static: bool = False, fused: bool = False
+    def forward(self, x: Tensor, static: bool = False, fused: bool = False, keep_mems: bool = True
                 ) -> tuple[Tensor, Tensor | None]:
         """x [T, B, ...] → (spikes, or the current when there is no neuron; membrane or None)."""
         steps, batch = x.shape[:2]
-        if static:  # same input at every step: one synapse pass, broadcast over time
+        if static:  # same input at every step: one synapse pass
             cur = self.synapse(x[0])
-            cur = cur.unsqueeze(0).expand(steps, *cur.shape)
-        else:
-            cur = self.synapse(x.flatten(0, 1)).unflatten(0, (steps, batch))
+            if self.neuron is None:
+                return cur.unsqueeze(0).expand(steps, *cur.shape), None
+            return self.neuron(cur, self.recurrent, fused, steps, keep_mems)
+        cur = self.synapse(x.flatten(0, 1)).unflatten(0, (steps, batch))
         if self.neuron is None:
             return cur, None
-        return self.neuron(cur, self.recurrent, fused)
+        return self.neuron(cur, self.recurrent, fused, keep_mems=keep_mems)
 
 
 @dataclass
@@ -150,17 +156,22 @@ class SpikingNet(nn.Module):
     def lif_layers(self) -> list[LIFLayer]:
         return [b.neuron for b in self.blocks if b.neuron is not None]
 
-    def forward(self, x: Tensor, static: bool = False) -> Recording:
-        """x [T, B, ...] → Recording. ``static``: x[t] is the same for every t (direct encoding)."""
+    def forward(self, x: Tensor, static: bool = False, keep_mems: bool = True) -> Recording:
+        """x [T, B, ...] → Recording. ``static``: x[t] is the same for every t (direct encoding).
+
+        ``keep_mems=False`` (only honoured without gradients, by the fast engine) drops the hidden
+        membranes from the recording: evaluation needs spikes and the readout only.
+        """
         spikes, mems = [], []
         out = x
         fast = self.engine == "fast"
+        last = self.blocks[-1]
         for i, block in enumerate(self.blocks):
-            out, mem = block(out, static and i == 0 and fast, fast)
-            if mem is not None:
+            keep = keep_mems or (block is last and self.readout == "membrane")
+            out, mem = block(out, static and i == 0 and fast, fast, keep)
+            if block.neuron is not None:
                 spikes.append(out)
                 mems.append(mem)
-        last = self.blocks[-1]
         if self.readout == "membrane":
             out = mems[-1]
         n_hidden = len(spikes) - (last.neuron is not None)

@@ -21,19 +21,24 @@ def grads_of(fn, currents, beta, threshold, weights):
 
 @pytest.mark.parametrize("surrogate", surrogate_names())
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
-@pytest.mark.parametrize("mem_bits", [32, 6])
-def test_fused_lif_equals_reference(surrogate, reset, mem_bits):
+@pytest.mark.parametrize("mem_bits,compiled", [(32, True), (32, False), (6, False)])
+@pytest.mark.parametrize("static", [False, True])
+def test_fused_lif_equals_reference(surrogate, reset, mem_bits, compiled, static):
+    """Both fused implementations (numba kernels; torch ops, as on CUDA) against lif_step."""
     g = torch.Generator().manual_seed(0)
     currents = torch.randn(T, B, N, generator=g, dtype=torch.float64) * 0.7 + 0.4
+    if static:
+        currents = currents[0]
     weights = torch.randn(2, T, B, N, generator=g, dtype=torch.float64)
     beta, threshold = torch.tensor(0.85, dtype=torch.float64), torch.tensor(1.0, dtype=torch.float64)
     sur = make_surrogate(surrogate, sharpness=2.0)
 
     def reference(c, b, th):
+        c = c.expand(T, B, N) if static else c
         return lif_sequence(c, LIFParams(b.clamp(0, 1), th, sur, reset, mem_bits))
 
     def fast(c, b, th):
-        return fused_lif(c, b, th, sur, reset, mem_bits)
+        return fused_lif(c, b, th, sur, reset, mem_bits, steps=T if static else None, compiled=compiled)
 
     ref, got = grads_of(reference, currents, beta, threshold, weights), grads_of(fast, currents, beta, threshold, weights)
     assert ref[0].sum() > 100
@@ -44,14 +49,18 @@ def test_fused_lif_equals_reference(surrogate, reset, mem_bits):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
 
 
-def test_fused_handles_unused_outputs():
+@pytest.mark.parametrize("compiled", [True, False])
+def test_fused_handles_unused_outputs_and_float32(compiled):
     currents = torch.randn(T, B, N, requires_grad=True)
-    spikes, mems = fused_lif(currents, torch.tensor(0.9), torch.tensor(1.0), make_surrogate("atan"))
+    args = (torch.tensor(0.9), torch.tensor(1.0), make_surrogate("atan"))
+    spikes, mems = fused_lif(currents, *args, compiled=compiled)
     spikes.sum().backward()
     assert currents.grad is not None and torch.isfinite(currents.grad).all()
     with torch.no_grad():
-        s2, _ = fused_lif(currents, torch.tensor(0.9), torch.tensor(1.0), make_surrogate("atan"))
-    assert torch.equal(s2, spikes)
+        s2, m2 = fused_lif(currents, *args, compiled=compiled)
+        s3, m3 = lif_sequence(currents, LIFParams(args[0], args[1], args[2]))
+    assert torch.equal(s2, spikes) and torch.equal(s3, spikes)  # float32 too: same rounding as lif_step
+    assert torch.equal(m3, m2)
 
 
 CASES = [
