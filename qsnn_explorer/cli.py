@@ -103,7 +103,8 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config field, e.g. --set weight_bits=4 --set hidden=[256,128]")
     train.add_argument("--epochs", type=int, help="epochs to train (default: the preset's)")
-    train.add_argument("--engine", choices=ENGINES, help="fast (default) or the plain reference path")
+    train.add_argument("--engine", choices=ENGINES,
+                       help="fast (default: fused kernels) or reference (the plain lif_step loop)")
     train.add_argument("--device", choices=("auto", "cpu", "cuda"))
     train.add_argument("--json", metavar="PATH", help="write the final metrics and config as JSON")
     train.add_argument("--save", metavar="PATH", help="save weights with the config inside")

@@ -148,7 +148,7 @@ class TrainConfig:
     seed: int = _param(0, "Random seed: same seed, same run (on CPU)", hot=False, group="run",
                        bounds=(0, 2**31 - 1))
     device: str = _param("auto", "auto = CUDA when available", hot=False, group="run", choices=DEVICES)
-    engine: str = _param("reference", "fast = fused multi-step path; reference = plain step function",
+    engine: str = _param("fast", "fast = fused multi-step kernels; reference = the plain lif_step loop",
                          hot=False, group="run", choices=ENGINES)
 
     def __post_init__(self):

@@ -121,7 +121,7 @@ class CompiledLIF(torch.autograd.Function):
         flat, flat_spikes = mems.view(steps, -1), spikes.view(steps, -1)
         consts = _consts(beta, threshold, flat)
         params = kernels.surrogate_params(ctx.surrogate, consts.dtype)
-        scalar_grad = kernels.SCALAR_GRADS[ctx.surrogate.name]
+        kind = kernels.KERNEL_INDEX[ctx.surrogate.name]
         none = np.zeros((1, 1), dtype=consts.dtype)
         g_s = none if grad_spikes is None else grad_spikes.contiguous().view(steps, -1).numpy()
         g_m = none if grad_mems is None else grad_mems.contiguous().view(steps, -1).numpy()
@@ -130,7 +130,7 @@ class CompiledLIF(torch.autograd.Function):
         delta = torch.empty((1 if static_sum else steps, flat.shape[1]), dtype=mems.dtype)
         _use_torch_threads()
         kernels.lif_backward(flat.numpy(), flat_spikes.numpy(), g_s, g_m, grad_spikes is not None,
-                             grad_mems is not None, consts, ctx.reset == "subtract", scalar_grad, params,
+                             grad_mems is not None, consts, ctx.reset == "subtract", kind, params,
                              static_sum, delta.numpy())
         if static_sum:
             grad_input = delta[0].view(ctx.input_shape)
@@ -142,7 +142,7 @@ class CompiledLIF(torch.autograd.Function):
         if want_params:
             sums = np.zeros(((flat.shape[1] + kernels.CHUNK - 1) // kernels.CHUNK, 4))
             kernels.lif_param_sums(flat.numpy(), flat_spikes.numpy(), g_s, grad_spikes is not None,
-                                   delta.numpy(), consts, scalar_grad, params, sums)
+                                   delta.numpy(), consts, kind, params, sums)
             beta_sub, beta_zero, spike_sum, reset_sum = sums.sum(axis=0)
             subtract = ctx.reset == "subtract"
             if ctx.needs_input_grad[1]:
@@ -178,7 +178,7 @@ def _use_torch_threads() -> None:
 def compiled_kernel_applies(currents: Tensor, surrogate: Surrogate, mem_bits: int) -> bool:
     """The numba kernels cover CPU float32/64 without membrane quantization, for registered shapes."""
     return (currents.device.type == "cpu" and currents.dtype in (torch.float32, torch.float64)
-            and mem_bits == 32 and surrogate.name in kernels.SCALAR_GRADS)
+            and mem_bits == 32 and surrogate.name in kernels.KERNEL_INDEX)
 
 
 def fused_lif(currents: Tensor, beta: Tensor, threshold: Tensor, surrogate: Surrogate,

@@ -2,7 +2,9 @@
 
 Every block maps a whole sequence [T, B, ...] at once (multi-step mode): the synapse (linear
 or conv, pooling, batch norm) runs on all T·B slices together, then the neurons integrate over
-time. Batch-norm statistics are therefore pooled over time steps and batch. The last block is the
+time. Batch-norm statistics are therefore pooled over time steps and batch, and the running
+statistics move at momentum 1 − 0.9^T per batch, as fast as P1's loop that updates them at each
+of the T steps (otherwise a short run evaluates with statistics still near their init). The last block is the
 readout: an LIF layer whose spikes or membrane are the output O(t), or no neuron at all
 (``readout="current"``: per-step logits, as TET).
 
@@ -208,8 +210,8 @@ def build_model(cfg: TrainConfig, step_shape: tuple[int, ...], n_classes: int,
                 raise ValueError(f"model='conv' with hidden={list(cfg.hidden)} needs larger images: "
                                  f"got {step_shape[1]}×{step_shape[2]} (each conv5×5 + pool2 needs ≥ 6 px)")
             layers = [QuantConv2d(channels, width, 5, bias=bool(blocks)), nn.AvgPool2d(2)]
-            if cfg.batch_norm:
-                layers.append(nn.BatchNorm2d(width))
+            if cfg.batch_norm:  # one update per batch here = T per-step updates of P1's loop
+                layers.append(nn.BatchNorm2d(width, momentum=1 - 0.9 ** cfg.num_steps))
             blocks.append(Block(nn.Sequential(*layers), lif(), fanout=width * 25))
             channels, h, w = width, (h - 4) // 2, (w - 4) // 2
         features = channels * h * w
