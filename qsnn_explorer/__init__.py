@@ -9,5 +9,11 @@ from .config import TrainConfig
 from .presets import PRESETS, preset
 from .trainer import EvalResult, Frame, Probe, RunResult, Trainer
 
-__all__ = ["TrainConfig", "Trainer", "Frame", "EvalResult", "RunResult", "Probe", "PRESETS", "preset"]
+__all__ = ["TrainConfig", "Trainer", "Frame", "EvalResult", "RunResult", "Probe", "PRESETS", "preset", "explore"]
+
+
+def explore(config: TrainConfig | None = None):
+    """The live explorer app (Panel), to display inline in JupyterLab; see ``qsnn_explorer.app``."""
+    from .app import explore as _explore
+    return _explore(config)
 __version__ = "0.1.0"

@@ -88,6 +88,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 1 if result.diverged else 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    import panel as pn
+
+    from .app import create_app
+
+    origins = args.allow_websocket_origin or [f"{args.address}:{args.port}", f"localhost:{args.port}"]
+    print(f"qsnn explorer on http://{args.address}:{args.port}/  (Ctrl+C stops it)", file=sys.stderr)
+    # Sessions whose page closed are destroyed (and their training thread stopped) within ~1 s.
+    pn.serve({"/": create_app}, port=args.port, address=args.address, websocket_origin=origins,
+             show=args.show, title="qsnn explorer", threaded=False,
+             check_unused_sessions=500, unused_session_lifetime=500)
+    return 0
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     width = max(map(len, PRESETS))
     for name, p in PRESETS.items():
@@ -110,6 +124,13 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("--save", metavar="PATH", help="save weights with the config inside")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
+    serve = sub.add_parser("serve", help="serve the live explorer (one engine per browser session)")
+    serve.add_argument("--port", type=int, default=5006)
+    serve.add_argument("--address", default="127.0.0.1", help="interface to listen on (0.0.0.0: all)")
+    serve.add_argument("--allow-websocket-origin", action="append", metavar="HOST[:PORT]",
+                       help="allowed browser origin, repeatable (default: the address and localhost)")
+    serve.add_argument("--show", action="store_true", help="open a browser tab")
+    serve.set_defaults(func=cmd_serve)
     sub.add_parser("presets", help="list presets, one line each").set_defaults(func=cmd_presets)
     return parser
 

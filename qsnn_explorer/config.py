@@ -79,7 +79,7 @@ class TrainConfig:
     batch_norm: bool = _param(True, "Batch norm after each conv/pool (conv model, as P1)",
                               hot=False, group="network")
     dropout: float = _param(0.0, "Dropout probability before the output layer", hot=True,
-                            group="network", bounds=(0.0, 0.95))
+                            group="loss", bounds=(0.0, 0.95))
 
     # --- surrogate gradient (hot) ---
     surrogate: str = _param("fast_sigmoid", "Surrogate ∂s/∂u shape, centred at θ", hot=True,

@@ -1,0 +1,250 @@
+"""The live explorer: a Panel Viewer that trains while you drag sliders.
+
+Hot parameters go to the runner and apply at the next step; a cold change resets the run
+(the finished run stays as a faded overlay, labelled by what changed). A periodic callback
+drains the runner's buffers on the event loop ~10 times a second; only it touches the views.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+
+import panel as pn
+import param
+from panel.viewable import Viewer
+
+from ..config import TrainConfig
+from ..presets import PRESETS, preset
+from .runner import Runner
+from .state import make_state, state_values, to_config, uses_log_input
+from .views import (ActivityView, CurvesView, HistogramView, LRView, MembraneView, RasterView,
+                    SurrogateView)
+
+DRAIN_MS = 100
+GROUP_TITLES = {"surrogate": "Surrogate gradient", "quantization": "Quantization", "loss": "Loss & dropout",
+                "sparsity": "Sparsity loss", "optimizer": "Optimizer & LR schedule", "network": "Network",
+                "data": "Data & encoding", "neuron": "Neuron", "run": "Run"}
+
+
+def _widget_spec(name: str, hot: bool) -> dict:
+    """Widget per field: typed input for decade-spanning numbers; cold sliders fire on release."""
+    p = TrainConfig.fields()[name]
+    default = p.default
+    if isinstance(default, bool) or p.metadata["choices"] is not None or isinstance(default, tuple):
+        return {}
+    if uses_log_input(name):
+        return {"type": pn.widgets.FloatInput if isinstance(default, float) else pn.widgets.IntInput}
+    slider = pn.widgets.EditableFloatSlider if isinstance(default, float) else pn.widgets.EditableIntSlider
+    return {"type": slider, "throttled": not hot}
+
+
+class Explorer(Viewer):
+    """One session's explorer: its own state, runner and views."""
+
+    status = param.String(default="", doc="What the app wants the user to know")
+
+    def __init__(self, config: TrainConfig | None = None, **params):
+        super().__init__(**params)
+        cfg = config or preset("mnist5k-mlp")
+        self.state = make_state(cfg)
+        self.config = cfg
+        self.runner = Runner(cfg).start()
+        self._run_id = 0
+        self._views()
+        self._controls()
+        self._callback = None
+        self.state.param.watch(self._on_change, list(TrainConfig.fields()))
+        self._layout = self._build_layout()
+
+    # ---- construction ----
+    def _views(self):
+        self.curves, self.activity = CurvesView(), ActivityView()
+        self.raster, self.membrane = RasterView(), MembraneView()
+        self.lr, self.surrogate, self.histogram = LRView(), SurrogateView(), HistogramView()
+        self.surrogate.draw(self.config)
+
+    def _controls(self):
+        self.play = pn.widgets.Button(name="Play", button_type="success", width=80)
+        self.pause = pn.widgets.Button(name="Pause", button_type="warning", width=80)
+        self.step_one = pn.widgets.Button(name="Step", width=70)
+        self.step_epoch = pn.widgets.Button(name="Step epoch", width=100)
+        self.reset = pn.widgets.Button(name="Reset", button_type="danger", width=80)
+        self.play.on_click(lambda e: self.runner.play())
+        self.pause.on_click(lambda e: self.runner.pause())
+        self.step_one.on_click(lambda e: self.runner.step())
+        self.step_epoch.on_click(lambda e: self.runner.step_epoch())
+        self.reset.on_click(lambda e: self._restart("reset"))
+        self.speed = pn.widgets.FloatSlider(name="pause between steps (s)", start=0, end=0.5, step=0.01, value=0)
+        self.speed.param.watch(lambda e: setattr(self.runner, "delay", e.new), "value")
+        self.counter = pn.pane.Markdown("step 0 · epoch 0.00 · – samples/s", css_classes=["qsnn-counter"])
+        self.message = pn.pane.Alert("", alert_type="warning", visible=False)
+        self.probe_index = pn.widgets.IntInput(name="probe sample (validation index)", value=0, start=0)
+        self.probe_index.param.watch(lambda e: self.runner.select_probe(e.new), "value")
+        self.trace_layer = pn.widgets.IntInput(name="trace layer", value=0, start=0, width=110)
+        self.trace_neurons = pn.widgets.TextInput(name="trace neurons", value="0, 1, 2", width=140)
+        self.hist_layer = pn.widgets.IntInput(name="histogram layer", value=0, start=0, width=120)
+        self.presets = pn.widgets.Select(name="preset", options=["—"] + list(PRESETS), value="—")
+        self.presets.param.watch(self._on_preset, "value")
+        self.export = pn.widgets.FileDownload(callback=self._config_file, filename="qsnn_config.json",
+                                              label="Export config", button_type="light")
+        self.weights = pn.widgets.FileDownload(callback=self._weights_file, filename="qsnn_weights.pt",
+                                               label="Download weights", button_type="light")
+        self.importer = pn.widgets.FileInput(accept=".json", name="Import config")
+        self.importer.param.watch(self._on_import, "value")
+
+    def _param_panel(self, names: list[str], title: str) -> pn.viewable.Viewable:
+        widgets = {n: _widget_spec(n, TrainConfig.fields()[n].metadata["hot"]) for n in names}
+        return pn.Param(self.state, parameters=names, widgets={k: v for k, v in widgets.items() if v},
+                        name=title, show_name=False, sizing_mode="stretch_width")
+
+    def _build_layout(self):
+        fields = TrainConfig.fields()
+        groups: dict[tuple[bool, str], list[str]] = {}
+        for name, f in fields.items():
+            groups.setdefault((f.metadata["hot"], f.metadata["group"]), []).append(name)
+        hot = [(GROUP_TITLES[g], self._param_panel(n, GROUP_TITLES[g])) for (h, g), n in groups.items() if h]
+        cold = [(GROUP_TITLES[g], self._param_panel(n, GROUP_TITLES[g])) for (h, g), n in groups.items() if not h]
+        sidebar = pn.Column(
+            pn.pane.Markdown("### Live — applies at the next step"), pn.Accordion(*hot, active=[0, 1]),
+            pn.pane.Markdown("### Run setup — a change resets the run"), pn.Accordion(*cold),
+            self.presets, pn.Row(self.export, self.weights), self.importer,
+            width=360, scroll=True, height=900)
+        controls = pn.Row(self.play, self.pause, self.step_one, self.step_epoch, self.reset, self.speed)
+        probe_row = pn.Row(self.probe_index, self.trace_layer, self.trace_neurons, self.hist_layer)
+        plots = pn.GridBox(
+            self.curves.loss, self.curves.accuracy, self.raster.fig, self.membrane.fig,
+            self.surrogate.fig, self.histogram.fig, self.lr.fig, self.activity.rates, self.activity.cost,
+            ncols=2, sizing_mode="stretch_width")
+        main = pn.Column(pn.pane.Markdown("## qsnn explorer: spiking networks, live"), controls,
+                         self.counter, self.message, probe_row, plots, sizing_mode="stretch_width")
+        return pn.Row(sidebar, main, sizing_mode="stretch_width")
+
+    def __panel__(self):
+        if self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self.drain, period=DRAIN_MS)
+        return self._layout
+
+    # ---- reactions to the user ----
+    def _on_change(self, *events):
+        try:
+            new = to_config(self.state)
+        except ValueError as exc:
+            self._say(f"Not applied: {exc}")
+            return
+        changed = self.config.diff(new)
+        if not changed:
+            return
+        cold = [n for n in changed if n in TrainConfig.cold_fields()]
+        if cold:
+            self._restart(", ".join(f"{n} {a}→{b}" for n, (a, b) in changed.items()), new)
+            return
+        self.config = new
+        self.runner.set_hot(**{n: getattr(new, n) for n in changed})
+        if any(n.startswith(("surrogate", "adali")) for n in changed):
+            self.surrogate.draw(new)
+        if any(n.startswith("lr") or n == "epochs" for n in changed) and self.runner.trainer is not None:
+            self.lr.draw(new, new.epochs * self.runner.trainer.steps_per_epoch)
+
+    def _restart(self, label: str, cfg: TrainConfig | None = None):
+        cfg = cfg or self.config
+        self.curves.new_run(label)
+        self.activity.reset()
+        self.config = cfg
+        self.runner.reset(cfg)
+        self._say(f"Run reset ({label})." if label != "reset" else "", kind="info")
+
+    def _on_preset(self, event):
+        if event.new in PRESETS:
+            self.apply_config(preset(event.new))
+
+    def apply_config(self, cfg: TrainConfig):
+        """Load a whole config into the controls (a cold difference resets the run)."""
+        with param.parameterized.batch_call_watchers(self.state):
+            self.state.param.update(**state_values(cfg))
+
+    def _on_import(self, event):
+        try:
+            cfg = TrainConfig.from_json(event.new.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            self._say(f"Config not imported, nothing changed: {exc}")
+            return
+        self.apply_config(cfg)
+
+    def _config_file(self):
+        return io.StringIO(self.config.to_json())
+
+    def _weights_file(self):
+        trainer = self.runner.trainer
+        if trainer is None:
+            return io.BytesIO()
+        fd, path = tempfile.mkstemp(suffix=".pt")
+        os.close(fd)
+        try:
+            trainer.save(path)  # a snapshot taken while training may be mid-step; pause first for an exact one
+            with open(path, "rb") as fh:
+                return io.BytesIO(fh.read())
+        finally:
+            os.unlink(path)
+
+    def _say(self, text: str, kind: str = "warning"):
+        self.message.object, self.message.alert_type, self.message.visible = text, kind, bool(text)
+
+    # ---- the drain: runs on the event loop ----
+    def drain(self):
+        frames, evals = [], []
+        while self.runner.frames:
+            item = self.runner.frames.popleft()
+            if isinstance(item, tuple):  # ("reset", run_id): a new trainer is in place
+                frames, evals = [], []
+                self._run_id = item[1]
+                trainer = self.runner.trainer
+                self.lr.draw(trainer.cfg, trainer.cfg.epochs * trainer.steps_per_epoch)
+                self.activity.show_layers(len(trainer.model.lif_layers))
+                self.surrogate.draw(trainer.cfg)
+            elif item.kind == "step":
+                frames.append(item)
+            else:
+                evals.append(item)
+        while self.runner.messages:
+            self._say(self.runner.messages.popleft())
+        if frames or evals:
+            self.curves.add(frames, evals)
+            self.activity.add(frames)
+        if frames:
+            last = frames[-1]
+            self.lr.move(last.step - 1, last.lr)
+            rate = sum(f.samples_per_s * f.step_time for f in frames) / sum(f.step_time for f in frames)
+            self.counter.object = (f"step {last.step} · epoch {last.epoch:.2f} · "
+                                   f"{rate:,.0f} samples/s · loss {last.loss:.4g} · "
+                                   f"batch accuracy {last.accuracy:.3f}")
+        snap = self.runner.snapshot
+        if snap is not None and snap is not getattr(self, "_shown", None):
+            self._shown = snap
+            self.raster.update(snap.probe)
+            neurons = [int(n) for n in self.trace_neurons.value.replace(" ", "").split(",") if n.isdigit()][:3]
+            self.membrane.update(snap.probe, self.trace_layer.value, neurons)
+            hist = snap.histograms[min(self.hist_layer.value, len(snap.histograms) - 1)]
+            self.histogram.update(hist, self.runner.cfg.weight_bits)
+
+    def stop(self):
+        """Stop training and the periodic callback (session end, or notebook clean-up)."""
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+        return self.runner.stop()
+
+
+def explore(config: TrainConfig | None = None) -> Explorer:
+    """The explorer for ``config`` (default: the mnist5k MLP), to display inline in JupyterLab."""
+    pn.extension()
+    return Explorer(config)
+
+
+def create_app() -> pn.viewable.Viewable:
+    """Per-session app for ``panel serve``: its own engine, URL-synced state, stopped on close."""
+    explorer = Explorer()
+    if pn.state.location is not None:
+        pn.state.location.sync(explorer.state, {n: n for n in TrainConfig.fields()})
+    pn.state.on_session_destroyed(lambda ctx: explorer.stop())
+    return explorer.__panel__()

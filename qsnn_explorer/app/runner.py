@@ -1,0 +1,195 @@
+"""Runner: trains one Trainer in a background thread; the UI only sends commands and drains output.
+
+Only the runner's thread touches the Trainer. It publishes into bounded buffers that the UI
+drains on its event loop: ``frames`` (Frame and EvalResult, in order), ``messages`` (text for
+the user) and the latest ``snapshot`` (probe of one sample and the weight histograms). A NaN
+loss or any exception pauses the run with a message; the thread itself never dies from one.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..config import TrainConfig
+from ..models import QuantConv2d, QuantLinear
+from ..quant import quantization_levels
+from ..trainer import Probe, Trainer
+
+SNAPSHOT_EVERY_S = 0.2  # probe/histogram refresh while training
+HIST_BINS = 60
+
+
+@dataclass(frozen=True)
+class WeightHistogram:
+    layer: str
+    edges: np.ndarray
+    counts: np.ndarray
+    levels: np.ndarray  # quantization levels at the current bit-width (empty for float)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    step: int
+    probe: Probe
+    histograms: tuple[WeightHistogram, ...]
+
+
+def weight_histograms(trainer: Trainer) -> tuple[WeightHistogram, ...]:
+    out = []
+    layers = [m for m in trainer.model.modules() if isinstance(m, (QuantLinear, QuantConv2d))]
+    for i, m in enumerate(layers):
+        w = m.weight.detach().float().cpu()
+        counts, edges = np.histogram(w.numpy().ravel(), bins=HIST_BINS)
+        levels = quantization_levels(w, m.weight_bits).numpy()
+        name = "output" if i == len(layers) - 1 else f"layer {i + 1}"
+        out.append(WeightHistogram(name, edges, counts, levels))
+    return tuple(out)
+
+
+class Runner:
+    """Commands: play, pause, step, step_epoch, reset, set_hot, select_probe, stop."""
+
+    def __init__(self, cfg: TrainConfig, max_frames: int = 5000):
+        self.frames: deque = deque(maxlen=max_frames)
+        self.messages: deque = deque(maxlen=50)
+        self.snapshot: Snapshot | None = None
+        self.trainer: Trainer | None = None
+        self.cfg = cfg
+        self.running = False
+        self.delay = 0.0
+        self.probe_index = 0
+        self.run_id = 0
+        self._pending_steps = 0
+        self._epoch_target: int | None = None
+        self._commands: queue.Queue = queue.Queue()
+        self._stop = threading.Event()
+        self._last_snapshot = 0.0
+        self._thread = threading.Thread(target=self._loop, name="qsnn-runner", daemon=True)
+
+    # ---- commands (any thread) ----
+    def start(self) -> "Runner":
+        self._commands.put(("reset", self.cfg))
+        self._thread.start()
+        return self
+
+    def play(self):
+        self._commands.put(("play", None))
+
+    def pause(self):
+        self._commands.put(("pause", None))
+
+    def step(self, n: int = 1):
+        self._commands.put(("step", n))
+
+    def step_epoch(self):
+        self._commands.put(("epoch", None))
+
+    def reset(self, cfg: TrainConfig):
+        self._commands.put(("reset", cfg))
+
+    def set_hot(self, **changes):
+        self._commands.put(("set", changes))
+
+    def select_probe(self, index: int):
+        self._commands.put(("probe", index))
+
+    def stop(self, timeout: float = 1.0) -> bool:
+        """Stop the thread; True when it has ended within ``timeout`` seconds."""
+        self._stop.set()
+        self._commands.put(("noop", None))
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # ---- the thread ----
+    def _loop(self):
+        while not self._stop.is_set():
+            busy = self.trainer is not None and (
+                self.running or self._pending_steps > 0 or self._epoch_target is not None)
+            try:  # every queued command is handled before the next step
+                command = self._commands.get(block=not busy, timeout=None if busy else 0.1)
+            except queue.Empty:
+                if busy:
+                    try:
+                        self._train_one()
+                    except Exception as exc:  # the app must survive anything a config can do
+                        self._pause(f"Training stopped: {type(exc).__name__}: {exc}")
+                    if self.running and self.delay:
+                        self._stop.wait(self.delay)
+                continue
+            self._handle(*command)
+
+    def _handle(self, kind, arg):
+        if kind == "play":
+            self.running = True
+        elif kind == "pause":
+            self.running, self._pending_steps, self._epoch_target = False, 0, None
+        elif kind == "step":
+            self._pending_steps += arg
+        elif kind == "epoch" and self.trainer is not None:
+            spe = self.trainer.steps_per_epoch
+            self._epoch_target = (self.trainer.step_count // spe + 1) * spe
+        elif kind == "set" and self.trainer is not None:
+            try:
+                self.cfg = self.trainer.set(**arg)
+            except ValueError as exc:
+                self.messages.append(f"Not applied: {exc}")
+        elif kind == "probe":
+            self.probe_index = arg
+            self._publish_snapshot(force=True)
+        elif kind == "reset":
+            self._reset(arg)
+
+    def _reset(self, cfg: TrainConfig):
+        was_running = self.running
+        self.running, self._pending_steps, self._epoch_target = False, 0, None
+        try:
+            trainer = Trainer(cfg)
+        except Exception as exc:
+            self.messages.append(f"Could not start this configuration: {type(exc).__name__}: {exc}")
+            return
+        self.trainer, self.cfg = trainer, cfg
+        self.run_id += 1
+        self.frames.append(("reset", self.run_id))
+        self._publish_snapshot(force=True)
+        self.running = was_running
+
+    def _train_one(self):
+        trainer = self.trainer
+        frame = trainer.step()
+        self.cfg = trainer.cfg
+        self.frames.append(frame)
+        if self._pending_steps:
+            self._pending_steps -= 1
+        if frame.diverged:
+            self._pause(f"Loss became {frame.loss} at step {frame.step}: paused. The weights kept their "
+                        f"last finite values; lower the learning rate, change the surrogate, or reset.")
+        if trainer.step_count % trainer.steps_per_epoch == 0:
+            self.frames.append(trainer.evaluate("val"))
+        if self._epoch_target is not None and trainer.step_count >= self._epoch_target:
+            self._epoch_target = None
+        self._publish_snapshot()
+
+    def _pause(self, message: str):
+        self.running, self._pending_steps, self._epoch_target = False, 0, None
+        self.messages.append(message)
+
+    def _publish_snapshot(self, force: bool = False):
+        now = time.perf_counter()
+        if self.trainer is None or (not force and now - self._last_snapshot < SNAPSHOT_EVERY_S):
+            return
+        self._last_snapshot = now
+        with torch.no_grad():
+            index = min(self.probe_index, len(self.trainer.data.val.y) - 1)
+            self.snapshot = Snapshot(self.trainer.step_count, self.trainer.probe(index),
+                                     weight_histograms(self.trainer))
