@@ -165,7 +165,8 @@ class Trainer:
             self._pending = pending
         return new_cfg
 
-    def _take_pending(self) -> None:
+    def apply_pending(self) -> None:
+        """Apply queued hot changes now (call between steps, e.g. while paused)."""
         with self._lock:
             pending, self._pending = self._pending, {}
         if pending:
@@ -240,7 +241,7 @@ class Trainer:
     # ---- training ----
     def step(self) -> Frame:
         """One optimizer step on the next training batch."""
-        self._take_pending()
+        self.apply_pending()
         start = time.perf_counter()
         cfg = self.cfg
         self.model.train()
@@ -334,7 +335,7 @@ class Trainer:
         data = {"train": self.data.train, "val": self.data.val, "test": self.data.test}.get(split)
         if data is None:
             raise ValueError(f"split={split!r} is not allowed; allowed: train, val, test")
-        self._take_pending()
+        self.apply_pending()
         self.model.eval()
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 3)
         n = len(data.y)
@@ -361,7 +362,7 @@ class Trainer:
         data = {"train": self.data.train, "val": self.data.val, "test": self.data.test}[split]
         if not 0 <= index < len(data.y):
             raise ValueError(f"probe index must be in [0, {len(data.y) - 1}], got {index}")
-        self._take_pending()
+        self.apply_pending()
         self.model.eval()
         x = data.x[index:index + 1].to(self.device)
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 4)

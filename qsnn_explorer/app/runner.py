@@ -112,10 +112,14 @@ class Runner:
         return self._thread.is_alive()
 
     # ---- the thread ----
+    @property
+    def _busy(self) -> bool:
+        return self.trainer is not None and (
+            self.running or self._pending_steps > 0 or self._epoch_target is not None)
+
     def _loop(self):
         while not self._stop.is_set():
-            busy = self.trainer is not None and (
-                self.running or self._pending_steps > 0 or self._epoch_target is not None)
+            busy = self._busy
             try:  # every queued command is handled before the next step
                 command = self._commands.get(block=not busy, timeout=None if busy else 0.1)
             except queue.Empty:
@@ -144,6 +148,10 @@ class Runner:
                 self.cfg = self.trainer.set(**arg)
             except ValueError as exc:
                 self.messages.append(f"Not applied: {exc}")
+                return
+            if not self._busy:  # paused = at a step boundary: apply now and show it
+                self.trainer.apply_pending()
+                self._publish_snapshot(force=True)
         elif kind == "probe":
             self.probe_index = arg
             self._publish_snapshot(force=True)
@@ -178,7 +186,7 @@ class Runner:
             self.frames.append(trainer.evaluate("val"))
         if self._epoch_target is not None and trainer.step_count >= self._epoch_target:
             self._epoch_target = None
-        self._publish_snapshot()
+        self._publish_snapshot(force=not self._busy)  # the last step before idling is always shown
 
     def _pause(self, message: str):
         self.running, self._pending_steps, self._epoch_target = False, 0, None

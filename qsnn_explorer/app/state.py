@@ -12,8 +12,8 @@ import param
 
 from ..config import TrainConfig
 
-# Number fields whose range spans decades get a typed input instead of a linear slider.
-LOG_RANGE = 1e3
+# Number fields whose range spans five decades or more (lr) get a typed input instead of a slider.
+LOG_RANGE = 1e5
 
 
 def _parameter(f: dataclasses.Field) -> param.Parameter:

@@ -27,10 +27,10 @@ class CurvesView:
     """Train (per step) and validation (per epoch) loss and accuracy, with faded earlier runs."""
 
     def __init__(self):
-        self.train = ColumnDataSource(dict(step=[], loss=[], accuracy=[]))
-        self.val = ColumnDataSource(dict(step=[], loss=[], accuracy=[]))
-        self.loss = _figure("loss", x_axis_label="step", y_axis_type="log")
-        self.accuracy = _figure("accuracy", x_axis_label="step", y_range=(0, 1))
+        self.train = ColumnDataSource(dict(step=[], loss=[], accuracy=[]), name="curves_train")
+        self.val = ColumnDataSource(dict(step=[], loss=[], accuracy=[]), name="curves_val")
+        self.loss = _figure("loss", x_axis_label="step", y_axis_type="log", name="fig_loss")
+        self.accuracy = _figure("accuracy", x_axis_label="step", y_range=(0, 1), name="fig_accuracy")
         self.ghosts = [ColumnDataSource(dict(step=[], loss=[], accuracy=[])) for _ in range(GHOSTS)]
         self.labels = [""] * GHOSTS
         for i, ghost in enumerate(self.ghosts):
@@ -206,9 +206,9 @@ class SurrogateView:
     """σ'(u − θ) of the current surrogate; the previous shape stays as a ghost."""
 
     def __init__(self):
-        self.current = ColumnDataSource(dict(v=[], g=[]))
-        self.ghost = ColumnDataSource(dict(v=[], g=[]))
-        self.fig = _figure("surrogate gradient ∂s/∂u", x_axis_label="u − θ")
+        self.current = ColumnDataSource(dict(v=[], g=[]), name="surrogate_current")
+        self.ghost = ColumnDataSource(dict(v=[], g=[]), name="surrogate_ghost")
+        self.fig = _figure("surrogate gradient ∂s/∂u", x_axis_label="u − θ", name="fig_surrogate")
         self.fig.line("v", "g", source=self.ghost, color="gray", alpha=0.5, line_width=2, line_dash="dashed")
         self.fig.line("v", "g", source=self.current, color=COLORS[3], line_width=3)
         self.redraws = 0
@@ -227,9 +227,9 @@ class HistogramView:
     """Weight histogram of one layer with the quantization levels of the current bit-width."""
 
     def __init__(self):
-        self.bars = ColumnDataSource(dict(left=[], right=[], top=[]))
-        self.levels = ColumnDataSource(dict(x0=[], x1=[], y0=[], y1=[]))
-        self.fig = _figure("weights", x_axis_label="weight")
+        self.bars = ColumnDataSource(dict(left=[], right=[], top=[]), name="weights_bars")
+        self.levels = ColumnDataSource(dict(x0=[], x1=[], y0=[], y1=[]), name="weights_levels")
+        self.fig = _figure("weights", x_axis_label="weight", name="fig_weights")
         self.fig.quad(left="left", right="right", top="top", bottom=0, source=self.bars, color=COLORS[0], alpha=0.6)
         self.fig.segment("x0", "y0", "x1", "y1", source=self.levels, color="red", alpha=0.6)
         self.n_levels = 0

@@ -1,0 +1,103 @@
+"""The explorer without a browser: hot vs cold changes, overlays, import/export, divergence."""
+import json
+import time
+
+import pytest
+
+from qsnn_explorer import TrainConfig
+from qsnn_explorer.app import Explorer
+
+CFG = TrainConfig(dataset="digits8x8", hidden=(32,), num_steps=6, batch_size=64, lr=5e-3, readout="membrane",
+                  loss="sum_ce", epochs=2, device="cpu")
+
+
+@pytest.fixture
+def explorer(wait_for):
+    ex = Explorer(CFG)
+    assert wait_for(lambda: ex.runner.trainer is not None)
+    yield ex
+    assert ex.stop()
+
+
+def settle(ex, condition, timeout=20.0):
+    """Drain the runner like the page's periodic callback until ``condition()`` holds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        ex.drain()
+        if condition():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_hot_change_keeps_training_and_redraws_the_surrogate(explorer):
+    explorer.runner.play()
+    assert settle(explorer, lambda: explorer.runner.trainer.step_count > 5)
+    trainer, redraws = explorer.runner.trainer, explorer.surrogate.redraws
+    explorer.state.surrogate_sharpness = 7.0
+    assert explorer.surrogate.redraws == redraws + 1  # at once, before the next step
+    assert settle(explorer, lambda: trainer.cfg.surrogate_sharpness == 7.0)
+    assert explorer.runner.trainer is trainer  # same run
+    assert len(explorer.surrogate.ghost.data["v"]) == 501  # the previous shape stays, ghosted
+
+
+def test_bit_width_change_shows_the_levels(explorer):
+    explorer.runner.step()
+    assert settle(explorer, lambda: explorer.histogram.fig.title.text.endswith("(float)"))
+    explorer.state.weight_bits = 4
+    explorer.runner.step()
+    assert settle(explorer, lambda: explorer.histogram.n_levels == 15)
+    assert "4-bit: 15 levels" in explorer.histogram.fig.title.text
+
+
+def test_cold_change_resets_and_keeps_the_old_curves_as_a_labelled_ghost(explorer):
+    explorer.runner.step(10)
+    assert settle(explorer, lambda: len(explorer.curves.train.data["step"]) == 10)
+    old = explorer.runner.trainer
+    explorer.state.num_steps = 8
+    assert settle(explorer, lambda: explorer.runner.trainer is not old)
+    assert explorer.runner.trainer.cfg.num_steps == 8
+    assert len(explorer.curves.ghosts[0].data["step"]) == 10 and len(explorer.curves.train.data["step"]) == 0
+    assert explorer.curves.labels[0] == "before: num_steps 6→8"
+    assert "Run reset (num_steps 6→8)" in explorer.message.object
+
+
+def test_bad_import_changes_nothing_and_says_why(explorer):
+    before = explorer.config
+    explorer._on_import(type("E", (), {"new": json.dumps({"lr": 7.0}).encode()})())
+    assert "Config not imported" in explorer.message.object and "lr=7.0 is out of range" in explorer.message.object
+    explorer._on_import(type("E", (), {"new": b"{not json"})())
+    assert "not valid JSON" in explorer.message.object
+    assert explorer.config == before
+
+
+def test_export_import_round_trip(explorer):
+    text = explorer._config_file().getvalue()
+    assert TrainConfig.from_json(text) == explorer.config
+    explorer._on_import(type("E", (), {"new": TrainConfig.from_json(text).replace(lr=1e-3).to_json().encode()})())
+    assert explorer.config.lr == 1e-3 and explorer.state.lr == 1e-3
+
+
+def test_out_of_range_widget_value_is_reported_not_applied(explorer):
+    explorer.state.hidden = "32, nope"
+    assert "Not applied" in explorer.message.object and "hidden" in explorer.message.object
+    assert explorer.config.hidden == (32,)
+
+
+def test_weights_download_is_a_loadable_checkpoint(explorer, tmp_path):
+    explorer.runner.step(2)
+    assert settle(explorer, lambda: explorer.runner.trainer.step_count == 2)
+    path = tmp_path / "w.pt"
+    path.write_bytes(explorer._weights_file().getvalue())
+    from qsnn_explorer import Trainer
+    assert Trainer.load(path).step_count == 2
+
+
+def test_divergence_message_reaches_the_page(explorer):
+    explorer.runner.trainer.model.blocks[-1].synapse[-1].bias.data[0] = float("nan")
+    explorer.runner.play()
+    assert settle(explorer, lambda: "paused" in explorer.message.object)
+    assert explorer.message.visible and not explorer.runner.running
+    explorer._restart("reset")  # and the app keeps working
+    explorer.runner.play()
+    assert settle(explorer, lambda: len(explorer.curves.train.data["step"]) > 3)
