@@ -93,6 +93,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from .app import create_app
 
+    # Training threads re-take the GIL after every torch op; with the default 5 ms switch
+    # interval a busy event loop makes each wait up to 5 ms and training crawls.
+    sys.setswitchinterval(0.0005)
     origins = args.allow_websocket_origin or [f"{args.address}:{args.port}", f"localhost:{args.port}"]
     print(f"qsnn explorer on http://{args.address}:{args.port}/  (Ctrl+C stops it)", file=sys.stderr)
     # Sessions whose page closed are destroyed (and their training thread stopped) within ~1 s.

@@ -1,5 +1,7 @@
 """Bokeh views of a run. Each owns its figure and ColumnDataSources and updates them in place
-(``.data = ...`` or ``.stream(..., rollover=N)``); nothing is rebuilt while training."""
+(``.data = ...`` or ``.stream(..., rollover=N)``); nothing is rebuilt while training. Large
+columns are numpy arrays, which Bokeh sends as binary buffers instead of JSON lists: the less
+the event loop works, the less it holds the GIL the training thread needs."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +9,7 @@ import torch
 from bokeh.models import ColumnDataSource, HoverTool, Range1d, Span
 from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
+from bokeh.transform import linear_cmap
 
 from ..schedules import lr_curve, restart_steps
 from ..trainer import EvalResult, Frame, Probe, surrogate_for
@@ -123,25 +126,23 @@ class RasterView:
 
     def __init__(self, max_neurons: int = 400):
         self.max_neurons = max_neurons
-        self.source = ColumnDataSource(dict(t=[], y=[], color=[], layer=[], neuron=[]))
+        empty = np.zeros(0, dtype=np.int32)
+        self.source = ColumnDataSource(dict(t=empty, y=empty, layer=empty, neuron=empty))
         self.fig = _figure("spike raster (probe sample)", height=320, x_axis_label="time step",
                            y_axis_label="neuron (layers stacked)")
-        self.fig.scatter("t", "y", source=self.source, color="color", size=3, marker="square")
+        self.fig.scatter("t", "y", source=self.source, size=3, marker="square",
+                         color=linear_cmap("layer", list(COLORS), 0, len(COLORS) - 1))
         self.fig.add_tools(HoverTool(tooltips=[("layer", "@layer"), ("neuron", "@neuron"), ("t", "@t")]))
 
     def update(self, probe: Probe):
-        t_all, y_all, c_all, l_all, n_all = [], [], [], [], []
-        offset = 0
+        columns, offset = [], 0
         for i, layer in enumerate(probe.layers):
             spikes = layer.spikes[:, : self.max_neurons]
             t, n = torch.nonzero(spikes, as_tuple=True)
-            t_all += t.tolist()
-            n_all += n.tolist()
-            y_all += (n + offset).tolist()
-            c_all += [COLORS[i % 10]] * len(t)
-            l_all += [layer.name] * len(t)
+            columns.append((t.numpy(), (n + offset).numpy(), np.full(len(t), i), n.numpy()))
             offset += spikes.shape[1] + 5
-        self.source.data = dict(t=t_all, y=y_all, color=c_all, layer=l_all, neuron=n_all)
+        t, y, layer, neuron = (np.concatenate(c).astype(np.int32) for c in zip(*columns))
+        self.source.data = dict(t=t, y=y, layer=layer, neuron=neuron)
 
 
 class MembraneView:
@@ -167,7 +168,7 @@ class MembraneView:
                 src.data = dict(t=[], u=[])
                 continue
             u = layer.mem[:, neurons[i]]
-            src.data = dict(t=list(range(len(u))), u=u.tolist())
+            src.data = dict(t=np.arange(len(u)), u=u.numpy())
             fired = torch.nonzero(layer.spikes[:, neurons[i]]).flatten().tolist()
             marks["t"] += fired
             marks["u"] += [float(u[t]) for t in fired]
@@ -192,7 +193,7 @@ class LRView:
         stride = max(1, total_steps // 1000)
         steps = list(range(0, total_steps, stride))
         curve = lr_curve(total_steps, *args)
-        self.curve.data = dict(step=steps, lr=curve[::stride])
+        self.curve.data = dict(step=np.array(steps), lr=np.array(curve[::stride]))
         marks = restart_steps(cfg.lr_schedule, cfg.lr_period, cfg.lr_t_mult, total_steps)
         self.restarts.data = dict(step=marks, lr=[curve[s] for s in marks])
         self.fig.y_range.end = 1.1 * max(curve, default=cfg.lr)
@@ -218,7 +219,7 @@ class SurrogateView:
             self.ghost.data = dict(self.current.data)
         v = torch.linspace(-2.5, 2.5, 501, dtype=torch.float64)
         g = surrogate_for(cfg).grad(v)
-        self.current.data = dict(v=v.tolist(), g=g.tolist())
+        self.current.data = dict(v=v.numpy(), g=g.numpy())
         self.fig.title.text = f"surrogate gradient ∂s/∂u: {surrogate_for(cfg)!r}"
         self.redraws += 1
 
@@ -236,9 +237,9 @@ class HistogramView:
 
     def update(self, hist, bits: int):
         top = float(hist.counts.max()) if hist.counts.size else 1.0
-        self.bars.data = dict(left=hist.edges[:-1].tolist(), right=hist.edges[1:].tolist(), top=hist.counts.tolist())
-        levels = hist.levels.tolist()
-        self.levels.data = dict(x0=levels, x1=levels, y0=[0] * len(levels), y1=[top] * len(levels))
+        self.bars.data = dict(left=hist.edges[:-1], right=hist.edges[1:], top=hist.counts)
+        levels = hist.levels
+        self.levels.data = dict(x0=levels, x1=levels, y0=np.zeros(len(levels)), y1=np.full(len(levels), top))
         self.n_levels = len(levels)
         kind = "float" if bits == 32 else f"{bits}-bit: {len(levels)} levels"
         self.fig.title.text = f"weights of {hist.layer} ({kind})"
