@@ -1,9 +1,9 @@
 """Fast path: the LIF recurrence over a whole sequence as one autograd Function.
 
-Forward is ``neurons.lif_step`` unrolled over T with in-place writes into preallocated
-[T, B, ...] buffers (no autograd graph, no per-step allocations). Backward is the exact
-gradient of that recurrence, written by hand. With ``a_t = ∂L/∂s_t·σ'(u_t − θ) + ∂L/∂u_t``
-(σ' the surrogate; both computed for all t at once) the membrane adjoint is a linear scan::
+Forward is ``neurons.lif_step`` unrolled over T, writing into preallocated [T, B, ...] buffers
+without an autograd graph. Backward is the exact gradient of that recurrence, written by hand.
+With ``a_t = ∂L/∂s_t·σ'(u_t − θ) + ∂L/∂u_t`` (σ' the surrogate) the membrane adjoint is a
+reverse linear scan::
 
     δ_T = a_T,   δ_t = a_t + c_{t+1}·δ_{t+1},   c_{t+1} = ∂u_{t+1}/∂u_t = β  (subtract)
                                                                or β·(1 − s_t)  (zero)
@@ -13,7 +13,9 @@ gradient of that recurrence, written by hand. With ``a_t = ∂L/∂s_t·σ'(u_t 
 
 The reset uses the detached previous spike, as the reference, so no gradient flows through
 it. Membrane quantization is straight-through, so the scan is unchanged. The clamp of β to
-[0, 1] stays outside (ordinary autograd). Tests check every case against ``lif_sequence``.
+[0, 1] stays outside (ordinary autograd). Two implementations: ``CompiledLIF`` runs the numba
+kernels of ``kernels.py`` (CPU), ``FusedLIF`` runs torch ops step by step (CUDA, membrane
+quantization, any surrogate). Tests check both against ``lif_sequence`` in every case.
 """
 from __future__ import annotations
 

@@ -10,12 +10,18 @@ serve_command (function, factory)
     ``serve_command(argv, *, port=None, timeout=60.0) -> base_url``. ``argv`` is a list
     of strings; the placeholder ``{port}`` in any element is replaced by a free loopback
     port. Starts the process (stdout+stderr to a temp log), waits until the port accepts
-    TCP connections *and* ``GET base_url`` answers 200, returns ``http://127.0.0.1:<port>/``.
+    TCP connections *and* ``GET base_url`` answers 200, returns ``http://127.0.0.1:<port>/``
+    as a ``ServerURL``: a ``str`` that also carries ``.pid``, ``.proc`` and ``.log_tail()``
+    of the server process (e.g. to look at its threads in ``/proc/<pid>/task``).
     Every process started is terminated at teardown (SIGTERM, then SIGKILL after 5 s).
 serve_app (function, factory)
     ``serve_app(*extra_args) -> base_url``: ``python -m qsnn_explorer.cli serve --port P
     --address 127.0.0.1 --allow-websocket-origin 127.0.0.1:P *extra_args`` via
     ``serve_command``.
+shared_app (module)
+    One ``serve_app()`` server (a ``ServerURL``) for a whole test module, to save the
+    ~5 s start-up per test. Every page load still gets its own session and engine; use a
+    function-scoped ``serve_app()`` where a test needs the process to itself.
 console_errors (function)
     Depends on ``page``; returns a live list that collects the text of every console
     message of type ``"error"`` and every uncaught page exception (``"pageerror: ..."``).
@@ -40,6 +46,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -194,12 +201,32 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=5)
 
 
-@pytest.fixture
-def serve_command():
-    """Factory: ``serve_command(argv, *, port=None, timeout=60.0) -> base_url``."""
-    procs: list[tuple[subprocess.Popen, object]] = []
+class ServerURL(str):
+    """A server's base URL (``str``), carrying its process: ``.proc``, ``.pid``, ``.log_tail()``."""
 
-    def start(argv, *, port: int | None = None, timeout: float = SERVER_TIMEOUT_S) -> str:
+    proc: subprocess.Popen
+    log_path: Path
+
+    def __new__(cls, url: str, proc: subprocess.Popen, log_path: Path):
+        self = super().__new__(cls, url)
+        self.proc, self.log_path = proc, log_path
+        return self
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def log_tail(self, n: int = 60) -> str:
+        return _tail(self.log_path, n)
+
+
+class _Servers:
+    """Starts server processes and stops them all at the end (one instance per fixture)."""
+
+    def __init__(self):
+        self._procs: list[tuple[subprocess.Popen, object]] = []
+
+    def start(self, argv, *, port: int | None = None, timeout: float = SERVER_TIMEOUT_S) -> ServerURL:
         port = _free_port() if port is None else port
         cmd = [str(a).replace("{port}", str(port)) for a in argv]
         log = tempfile.NamedTemporaryFile(prefix="qsnn-serve-", suffix=".log", delete=False)
@@ -208,7 +235,7 @@ def serve_command():
                "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(cmd, cwd=_REPO, stdout=log, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, env=env)
-        procs.append((proc, log))
+        self._procs.append((proc, log))
         base_url = f"http://{HOST}:{port}/"
         deadline = time.monotonic() + timeout
         while True:
@@ -217,28 +244,49 @@ def serve_command():
                             f"{base_url}\ncommand: {' '.join(cmd)}\n--- log tail ---\n"
                             f"{_tail(log_path)}", pytrace=False)
             if _port_open(port) and _http_status(base_url) == 200:
-                return base_url
+                return ServerURL(base_url, proc, log_path)
             if time.monotonic() > deadline:
                 pytest.fail(f"server not ready at {base_url} after {timeout:.0f} s\n"
                             f"command: {' '.join(cmd)}\n--- log tail ---\n{_tail(log_path)}",
                             pytrace=False)
             time.sleep(0.25)
 
-    yield start
+    def stop_all(self) -> None:
+        for proc, log in self._procs:
+            _stop(proc)
+            log.close()
+            Path(log.name).unlink(missing_ok=True)
+        self._procs.clear()
 
-    for proc, log in procs:
-        _stop(proc)
-        log.close()
-        Path(log.name).unlink(missing_ok=True)
+
+def _app_argv(*extra_args: str) -> list[str]:
+    return [sys.executable, "-m", "qsnn_explorer.cli", "serve",
+            "--port", "{port}", "--address", HOST,
+            "--allow-websocket-origin", f"{HOST}:{{port}}", *extra_args]
+
+
+@pytest.fixture
+def serve_command():
+    """Factory: ``serve_command(argv, *, port=None, timeout=60.0) -> ServerURL``."""
+    servers = _Servers()
+    yield servers.start
+    servers.stop_all()
 
 
 @pytest.fixture
 def serve_app(serve_command):
-    """Factory: ``serve_app(*extra_args) -> base_url`` for ``qsnn_explorer.cli serve``."""
-    def start(*extra_args: str, timeout: float = SERVER_TIMEOUT_S) -> str:
-        argv = [sys.executable, "-m", "qsnn_explorer.cli", "serve",
-                "--port", "{port}", "--address", HOST,
-                "--allow-websocket-origin", f"{HOST}:{{port}}", *extra_args]
-        return serve_command(argv, timeout=timeout)
+    """Factory: ``serve_app(*extra_args) -> ServerURL`` for ``qsnn_explorer.cli serve``."""
+    def start(*extra_args: str, timeout: float = SERVER_TIMEOUT_S) -> ServerURL:
+        return serve_command(_app_argv(*extra_args), timeout=timeout)
 
     return start
+
+
+@pytest.fixture(scope="module")
+def shared_app(_require_chromium) -> Iterator[ServerURL]:
+    """One explorer server for the whole module (each page load is still its own session)."""
+    servers = _Servers()
+    try:
+        yield servers.start(_app_argv())
+    finally:
+        servers.stop_all()
