@@ -1,0 +1,155 @@
+"""Browser benchmark of the live explorer (served app, Debian chromium, headless).
+
+Measures, while the default preset (mnist5k MLP) trains:
+- slider-to-redraw latency: from the Enter key in the surrogate-sharpness input to the surrogate
+  plot's new data arriving in the page, plus the next animation frame (the repaint);
+- frame updates per second: how often the loss/accuracy source changes in the page;
+- training share: the app's training samples/s (step counter) ÷ headless samples/s of the same
+  config (Trainer.step loop, same process kind, measured first with no browser running).
+Chromium shares the machine's cores with the server, as on a workshop laptop.
+
+    python benchmarks/bench_app.py [--seconds 20] [--latency-reps 10] [--out benchmarks/RESULTS_APP.md]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
+COUNTER = re.compile(r"^step (\d+) · ")
+
+COUNT_UPDATES_JS = """(seconds) => new Promise(resolve => {
+  const src = Bokeh.documents[0].get_model_by_name("curves_train");
+  let last = src.get_length(), changes = 0;
+  const tick = () => { const n = src.get_length(); if (n !== last) { changes++; last = n; } };
+  const timer = setInterval(tick, 5);
+  setTimeout(() => { clearInterval(timer); resolve(changes / seconds); }, seconds * 1000);
+})"""
+
+ARM_LATENCY_JS = """() => {
+  const src = Bokeh.documents[0].get_model_by_name("surrogate_current");
+  window.__t0 = null; window.__t1 = null;
+  if (!window.__armed) {
+    document.addEventListener("keydown", e => { if (e.key === "Enter") window.__t0 = performance.now(); }, true);
+    src.change.connect(() => requestAnimationFrame(() => { if (window.__t1 === null) window.__t1 = performance.now(); }));
+    window.__armed = true;
+  }
+}"""
+
+
+def headless_samples_per_s(seconds: float) -> float:
+    import torch
+
+    from qsnn_explorer import Trainer, preset
+    torch.set_num_threads(2)
+    trainer = Trainer(preset("mnist5k-mlp"))
+    for _ in range(5):
+        trainer.step()
+    start, samples = time.perf_counter(), 0
+    while time.perf_counter() - start < seconds:
+        frame = trainer.step()
+        samples += round(frame.samples_per_s * frame.step_time)  # the batch size (last batch may be short)
+    return samples / (time.perf_counter() - start)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "qsnn_explorer.cli", "serve", "--port", str(port),
+                             "--address", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the explorer did not start within 60 s")
+
+
+def step_count(page) -> int:
+    return int(COUNTER.match(page.get_by_text(COUNTER).inner_text()).group(1))
+
+
+def browser_measurements(url: str, seconds: float, reps: int, batch: int) -> dict:
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1500})
+        page.goto(url)
+        page.get_by_role("button", name="Play", exact=True).wait_for(timeout=60_000)
+        page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0", timeout=60_000)
+        time.sleep(2)
+        page.get_by_role("button", name="Play", exact=True).click()
+        time.sleep(3)  # warm-up: first steps, numba kernels
+        s0, t0 = step_count(page), time.perf_counter()
+        updates = page.evaluate(COUNT_UPDATES_JS, seconds)
+        s1, t1 = step_count(page), time.perf_counter()
+        app_sps = (s1 - s0) * batch / (t1 - t0)
+        box = page.locator(".bk-Row", has=page.get_by_text("surrogate sharpness:", exact=True)).last.locator("input")
+        latencies = []
+        for i in range(reps):
+            page.evaluate(ARM_LATENCY_JS)
+            box.fill(str(20 + 5 * (i % 2)))  # alternate 20 / 25 so every press changes the shape
+            box.press("Enter")
+            page.wait_for_function("() => window.__t1 !== null && window.__t0 !== null", timeout=10_000)
+            latencies.append(page.evaluate("() => window.__t1 - window.__t0"))
+            time.sleep(0.3)
+        page.get_by_role("button", name="Pause", exact=True).click()
+        browser.close()
+    return dict(updates_per_s=updates, app_sps=app_sps, latencies_ms=latencies)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=20.0, help="training window measured in the browser")
+    parser.add_argument("--latency-reps", type=int, default=10)
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "RESULTS_APP.md"))
+    args = parser.parse_args()
+    from qsnn_explorer import preset
+    batch = preset("mnist5k-mlp").batch_size
+    headless = headless_samples_per_s(args.seconds)
+    port = free_port()
+    proc = serve(port)
+    try:
+        m = browser_measurements(f"http://127.0.0.1:{port}/", args.seconds, args.latency_reps, batch)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    lat = sorted(m["latencies_ms"])
+    share = m["app_sps"] / headless
+    load = os.getloadavg()[0]
+    rows = [
+        ("slider-to-redraw latency, surrogate plot, while training (median, min–max)",
+         f"{statistics.median(lat):.0f} ms ({lat[0]:.0f}–{lat[-1]:.0f})", "≤ 200 ms"),
+        ("frame updates per second (loss/accuracy source in the page)", f"{m['updates_per_s']:.1f}", "≥ 5"),
+        ("training samples/s in the app / headless", f"{m['app_sps']:.0f} / {headless:.0f} = {share:.0%}", "≥ 70%"),
+    ]
+    text = "\n".join([
+        "# Explorer benchmark (browser)", "",
+        f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load average at end: {load:.2f}",
+        "- machine: 2 cores shared by the server and headless Debian chromium; preset mnist5k-mlp, one session",
+        f"- command: `python benchmarks/bench_app.py --seconds {args.seconds:g} --latency-reps {args.latency_reps}`",
+        "", "| metric | measured | floor |", "|---|---|---|",
+        *[f"| {a} | {b} | {c} |" for a, b, c in rows], "",
+    ])
+    print(text)
+    with open(args.out, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
