@@ -17,6 +17,12 @@ _P1_COMMON = dict(model="conv", hidden=(16, 64), batch_norm=True, encoder="direc
                   loss="count_mse", weight_bits=4, optimizer="adam", lr_schedule="cosine_periodic",
                   surrogate="fast_sigmoid", num_steps=100, batch_size=128, lr_period=4690, epochs=200)
 
+# P4 (Herranz-Celotti & Rouat): SHD/SSC are not available offline; sequential MNIST stands in.
+_P4_FULL = dict(dataset="mnist", encoder="rows", num_steps=28, model="recurrent", hidden=(256, 256),
+                readout="current", loss="tet", tet_lambda=0.0, optimizer="adamw", weight_decay=0.01,
+                grad_clip=1.0, lr=3.16e-4, batch_size=128, epochs=50, surrogate="hc_fast_sigmoid",
+                surrogate_sharpness=1.0, surrogate_dampening=1.0)
+
 PRESETS: dict[str, Preset] = {
     "mnist5k-mlp": Preset(
         "784-1000-10 LIF MLP on the embedded MNIST digits, float weights (≥ 90% test in 3 epochs)",
@@ -64,6 +70,14 @@ PRESETS: dict[str, Preset] = {
         dict(_P1_COMMON, dataset="dvs_gesture", hidden=(16, 32), batch_norm=False, beta=0.614, threshold=0.427,
              surrogate_sharpness=4.413, lr=2.634e-3, dropout=0.203, batch_size=16, lr_period=735,
              grad_clip=1.0)),
+    "p4-full-smnist": Preset(
+        "P4 full scale (GPU): sequential MNIST rows (T 28; stands in for SHD/SSC), 2 recurrent LIF "
+        "layers of 256, per-step CE, AdamW wd 0.01, clip 1, lr 3.16e-4, fast-sigmoid γ=β=1",
+        _P4_FULL),
+    "p4-full-smnist-sparse": Preset(
+        "P4 full scale + the 20%→60% annealed 0.01 firing-rate target (bias-init phase: see notebook 04)",
+        dict(_P4_FULL, sparsity_weight=1.0, sparsity_kind="target", sparsity_target=0.01,
+             sparsity_schedule="anneal_20_60")),
 }
 
 
