@@ -101,7 +101,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Sessions whose page closed are destroyed (and their training thread stopped) within ~1 s.
     pn.serve({"/": create_app}, port=args.port, address=args.address, websocket_origin=origins,
              show=args.show, title="qsnn explorer", threaded=False,
-             check_unused_sessions=500, unused_session_lifetime=500)
+             check_unused_sessions_milliseconds=500, unused_session_lifetime_milliseconds=500)
     return 0
 
 

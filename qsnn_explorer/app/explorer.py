@@ -128,6 +128,15 @@ class Explorer(Viewer):
 
     # ---- reactions to the user ----
     def _on_change(self, *events):
+        """Served, a widget change may be applied outside the document lock (Panel flushes a
+        pending change when a click arrives first); redraws then go through the next tick."""
+        doc = pn.state.curdoc
+        if doc is not None and doc.session_context is not None:
+            doc.add_next_tick_callback(self._apply_state)
+        else:
+            self._apply_state()
+
+    def _apply_state(self):
         try:
             new = to_config(self.state)
         except ValueError as exc:
@@ -200,6 +209,7 @@ class Explorer(Viewer):
                 frames, evals = [], []
                 self._run_id = item[1]
                 self._steps_per_epoch = self.runner.trainer.steps_per_epoch
+                self.counter.object = "step 0 · epoch 0.00 · – samples/s"
                 self.lr.draw(self.config, self.config.epochs * self._steps_per_epoch)
                 self.activity.show_layers(len(self.runner.trainer.model.lif_layers))
             elif item.kind == "step":

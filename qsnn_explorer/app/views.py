@@ -183,7 +183,7 @@ class LRView:
         self.curve = ColumnDataSource(dict(step=[], lr=[]))
         self.now = ColumnDataSource(dict(step=[0], lr=[0.0]))
         self.restarts = ColumnDataSource(dict(step=[], lr=[]))
-        self.fig = _figure("learning rate schedule", x_axis_label="step", y_range=Range1d(0, 1))
+        self.fig = _figure("learning rate schedule", x_axis_label="step", y_range=Range1d(0, 1), name="fig_lr")
         self.fig.line("step", "lr", source=self.curve, color=COLORS[2], line_width=2)
         self.fig.scatter("step", "lr", source=self.restarts, color="gray", size=6, marker="diamond")
         self.fig.scatter("step", "lr", source=self.now, color="red", size=10)

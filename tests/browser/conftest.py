@@ -125,7 +125,7 @@ def _offsite(url: str) -> bool:
 
 
 @pytest.fixture(autouse=True)
-def offsite_requests(request) -> list[str]:
+def offsite_requests(request):
     """Loopback only: in every test that uses a browser context (``page`` included), HTTP(S)
     requests to anything but 127.0.0.1/localhost are aborted and their URLs collected here,
     so a CDN fetch can't make a test pass in CI (open network) yet fail offline. An aborted
@@ -137,7 +137,9 @@ def offsite_requests(request) -> list[str]:
             route.abort("blockedbyclient")
 
         request.getfixturevalue("context").route(_offsite, _abort)
-    return blocked
+    yield blocked
+    if blocked:
+        print(f"\nblocked off-site requests in {request.node.name}: {sorted(set(blocked))[:10]}")
 
 
 def collect_console_errors(page) -> list[str]:
