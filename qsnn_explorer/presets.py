@@ -17,6 +17,16 @@ _P1_COMMON = dict(model="conv", hidden=(16, 64), batch_norm=True, encoder="direc
                   loss="count_mse", weight_bits=4, optimizer="adam", lr_schedule="cosine_periodic",
                   surrogate="fast_sigmoid", num_steps=100, batch_size=128, lr_period=4690, epochs=200)
 
+# P2 (TET) / P3 (AdaLi) on CIFAR-10 with the engine's 2-block conv net (not VGG/ResNet-19); 352 steps/epoch.
+_P2_FULL = dict(dataset="cifar10", model="conv", hidden=(128, 256), batch_norm=True, encoder="direct", num_steps=4,
+                readout="current", loss="tet", tet_lambda=0.0, tet_phi=1.0, beta=0.5, threshold=1.0, reset="zero",
+                surrogate="triangular", surrogate_sharpness=1.0, surrogate_dampening=1.0, optimizer="adam", lr=1e-3,
+                lr_schedule="cosine_periodic", lr_period=150 * 352, batch_size=128, epochs=150)
+_P3_FULL = dict(dataset="cifar10", model="conv", hidden=(128, 256), batch_norm=True, encoder="direct", num_steps=6,
+                readout="spikes", loss="rate_ce", beta=0.95, threshold=1.0, reset="subtract", surrogate="adali",
+                adali_schedule="log", adali_window_max=1.5, adali_window_min=0.3, optimizer="adam", lr=1e-3,
+                lr_schedule="cosine_periodic", lr_period=100 * 352, batch_size=128, epochs=100)
+
 # P4 (Herranz-Celotti & Rouat): SHD/SSC are not available offline; sequential MNIST stands in.
 _P4_FULL = dict(dataset="mnist", encoder="rows", num_steps=28, model="recurrent", hidden=(256, 256),
                 readout="current", loss="tet", tet_lambda=0.0, optimizer="adamw", weight_decay=0.01,
@@ -70,6 +80,14 @@ PRESETS: dict[str, Preset] = {
         dict(_P1_COMMON, dataset="dvs_gesture", hidden=(16, 32), batch_norm=False, beta=0.614, threshold=0.427,
              surrogate_sharpness=4.413, lr=2.634e-3, dropout=0.203, batch_size=16, lr_period=735,
              grad_clip=1.0)),
+    "p2-full-cifar10-tet": Preset(
+        "P2 full scale (GPU): TET on CIFAR-10, T 4, conv 128-256 (not the paper's ResNet-19/VGG), "
+        "hard reset, triangle surrogate, Adam 1e-3 cosine, 150 epochs", _P2_FULL),
+    "p2-full-cifar10-sdt": Preset("P2 full scale baseline: the same with mean-output CE (SDT)",
+                                  dict(_P2_FULL, loss="sdt")),
+    "p3-full-cifar10-adali": Preset(
+        "P3 full scale (GPU, assumed setup): AdaLi log window 1.5→0.3 on CIFAR-10, conv 128-256, T 6",
+        _P3_FULL),
     "p4-full-smnist": Preset(
         "P4 full scale (GPU): sequential MNIST rows (T 28; stands in for SHD/SSC), 2 recurrent LIF "
         "layers of 256, per-step CE, AdamW wd 0.01, clip 1, lr 3.16e-4, fast-sigmoid γ=β=1",
