@@ -88,6 +88,13 @@ PRESETS: dict[str, Preset] = {
     "p3-full-cifar10-adali": Preset(
         "P3 full scale (GPU, assumed setup): AdaLi log window 1.5→0.3 on CIFAR-10, conv 128-256, T 6",
         _P3_FULL),
+    "p5-full-cifar10": Preset(
+        "P5 full scale (GPU): CIFAR-10, conv 64-128 (P5's net is unpublished), CE + geometric-ramped "
+        "rate penalty λ_max 3 (sweep ×1/3..×3 for the iso-accuracy point)",
+        dict(dataset="cifar10", model="conv", hidden=(64, 128), batch_norm=True, encoder="direct", num_steps=25,
+             beta=0.95, threshold=1.0, surrogate="fast_sigmoid", surrogate_sharpness=25.0, readout="current",
+             loss="sdt", dropout=0.1, optimizer="adam", lr=1e-3, batch_size=128, epochs=100,
+             sparsity_kind="rate", sparsity_schedule="geometric", sparsity_weight=3.0)),
     "p4-full-smnist": Preset(
         "P4 full scale (GPU): sequential MNIST rows (T 28; stands in for SHD/SSC), 2 recurrent LIF "
         "layers of 256, per-step CE, AdamW wd 0.01, clip 1, lr 3.16e-4, fast-sigmoid γ=β=1",
