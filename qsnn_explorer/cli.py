@@ -89,6 +89,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import os
+
+    # Panel's and Bokeh's assets from this server, never their CDN (offline rooms, CI).
+    os.environ.setdefault("BOKEH_RESOURCES", "server")
     import panel as pn
 
     from .app import create_app
