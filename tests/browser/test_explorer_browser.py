@@ -159,13 +159,8 @@ def test_page_loads_without_console_errors(shared_app, page, console_errors, off
     assert wait_for(lambda: model(page, "surrogate_current", "length"), bool, UPDATE_S, "surrogate curve") == 501
     wait_for(lambda: model(page, "weights_bars", "length"), bool, UPDATE_S, "weights histogram")
     assert model(page, "curves_train", "length") == 0
-    # KNOWN OPEN BUG (issue #4 note): in about 1 of 3 runs the first page references Panel's own
-    # stylesheets on its CDN (unreachable offline) despite BOKEH_RESOURCES=server. Tolerated here
-    # only, and only those exact files; any other blocked request or console error still fails.
-    panel_css = [u for u in offsite_requests
-                 if re.fullmatch(r"https://cdn\.holoviz\.org/panel/[\d.]+/dist/[\w/.-]+\.css(\?v=[\d.]+)?", u)]
-    assert [u for u in offsite_requests if u not in panel_css] == []
-    assert [e for e in console_errors if not (panel_css and "ERR_BLOCKED_BY_CLIENT" in e)] == []
+    assert console_errors == []
+    assert offsite_requests == []
 
 
 def test_play_advances_the_counter_and_the_curves(shared_app, page, console_errors, open_app):
