@@ -50,7 +50,6 @@ class Explorer(Viewer):
         self.state = make_state(cfg)
         self.config = cfg
         self.runner = Runner(cfg).start()
-        self._run_id = 0
         self._steps_per_epoch = 0  # known once the runner has built its trainer
         self._views()
         self._controls()
@@ -207,7 +206,6 @@ class Explorer(Viewer):
             item = self.runner.frames.popleft()
             if isinstance(item, tuple):  # ("reset", run_id): a new trainer is in place
                 frames, evals = [], []
-                self._run_id = item[1]
                 self._steps_per_epoch = self.runner.trainer.steps_per_epoch
                 self.counter.object = "step 0 · epoch 0.00 · – samples/s"
                 self.lr.draw(self.config, self.config.epochs * self._steps_per_epoch)
