@@ -95,45 +95,55 @@ class CompiledLIF(torch.autograd.Function):
     """The same recurrence and adjoint as FusedLIF, run by the numba kernels (CPU, float32/64).
 
     With ``steps`` given, ``currents`` is one [B, ...] current repeated for ``steps`` steps
-    (static input) and its gradient is Σ_t δ_t, summed inside the kernel.
+    (static input) and its gradient is Σ_t δ_t, summed inside the kernel. With ``keep_mems``
+    false (and β, θ not learned), the membranes are neither returned (None) nor stored: the
+    backward recomputes them chunk by chunk from the currents, which halves the memory traffic.
     """
 
     @staticmethod
     def forward(ctx, currents: Tensor, beta: Tensor, threshold: Tensor, surrogate: Surrogate,
-                reset: str, steps: int | None) -> tuple[Tensor, Tensor]:
+                reset: str, steps: int | None, keep_mems: bool) -> tuple[Tensor, Tensor | None]:
         static = steps is not None
         shape = (steps, *currents.shape) if static else tuple(currents.shape)
         source = currents.detach().contiguous().reshape(1 if static else shape[0], -1)
+        keep_mems = keep_mems or ctx.needs_input_grad[1] or ctx.needs_input_grad[2]  # their sums read u_t
         spikes = torch.empty(shape, dtype=currents.dtype)
-        mems = torch.empty(shape, dtype=currents.dtype)
+        mems = torch.empty(shape if keep_mems else (1, 1), dtype=currents.dtype)
         _use_torch_threads()
         kernels.lif_forward(source.numpy(), static, _consts(beta, threshold, source), reset == "subtract",
-                            True, mems.view(shape[0], -1).numpy(), spikes.view(shape[0], -1).numpy())
+                            keep_mems, mems.view(len(mems), -1).numpy(), spikes.view(shape[0], -1).numpy())
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(mems, spikes, beta, threshold)
+        ctx.save_for_backward(mems if keep_mems else source, beta, threshold)
         ctx.surrogate, ctx.reset, ctx.static, ctx.input_shape = surrogate, reset, static, currents.shape
-        return spikes, mems
+        ctx.recompute, ctx.steps = not keep_mems, shape[0]
+        return spikes, (mems if keep_mems else None)
 
     @staticmethod
     def backward(ctx, grad_spikes: Tensor | None, grad_mems: Tensor | None):
+        none = (None,) * 7
         if grad_spikes is None and grad_mems is None:
-            return None, None, None, None, None, None
-        mems, spikes, beta, threshold = ctx.saved_tensors
-        steps = mems.shape[0]
-        flat, flat_spikes = mems.view(steps, -1), spikes.view(steps, -1)
-        consts = _consts(beta, threshold, flat)
+            return none
+        stored, beta, threshold = ctx.saved_tensors
+        steps, subtract = ctx.steps, ctx.reset == "subtract"
+        consts = _consts(beta, threshold, stored)
         params = kernels.surrogate_params(ctx.surrogate, consts.dtype)
         kind = kernels.KERNEL_INDEX[ctx.surrogate.name]
-        none = np.zeros((1, 1), dtype=consts.dtype)
-        g_s = none if grad_spikes is None else grad_spikes.contiguous().view(steps, -1).numpy()
-        g_m = none if grad_mems is None else grad_mems.contiguous().view(steps, -1).numpy()
+        empty = np.zeros((1, 1), dtype=consts.dtype)
+        width = stored.view(len(stored), -1).shape[1]
+        g_s = empty if grad_spikes is None else grad_spikes.contiguous().view(steps, -1).numpy()
+        _use_torch_threads()
+        if ctx.recompute:  # grad_mems is None: the membranes were not an output
+            delta = torch.empty((1 if ctx.static else steps, width), dtype=stored.dtype)
+            kernels.lif_backward_recompute(stored.numpy(), ctx.static, steps, consts, subtract, g_s, kind, params,
+                                           delta.numpy())
+            return (delta.view(ctx.input_shape), *none[1:])
+        flat = stored.view(steps, -1)
+        g_m = empty if grad_mems is None else grad_mems.contiguous().view(steps, -1).numpy()
         want_params = ctx.needs_input_grad[1] or ctx.needs_input_grad[2]
         static_sum = ctx.static and not want_params  # the parameter sums need every δ_t
-        delta = torch.empty((1 if static_sum else steps, flat.shape[1]), dtype=mems.dtype)
-        _use_torch_threads()
-        kernels.lif_backward(flat.numpy(), flat_spikes.numpy(), g_s, g_m, grad_spikes is not None,
-                             grad_mems is not None, consts, ctx.reset == "subtract", kind, params,
-                             static_sum, delta.numpy())
+        delta = torch.empty((1 if static_sum else steps, width), dtype=stored.dtype)
+        kernels.lif_backward(flat.numpy(), g_s, g_m, grad_spikes is not None, grad_mems is not None, consts,
+                             subtract, kind, params, static_sum, delta.numpy())
         if static_sum:
             grad_input = delta[0].view(ctx.input_shape)
         elif ctx.static:
@@ -142,17 +152,17 @@ class CompiledLIF(torch.autograd.Function):
             grad_input = delta.view(ctx.input_shape)
         grad_beta = grad_threshold = None
         if want_params:
-            sums = np.zeros(((flat.shape[1] + kernels.CHUNK - 1) // kernels.CHUNK, 4))
-            kernels.lif_param_sums(flat.numpy(), flat_spikes.numpy(), g_s, grad_spikes is not None,
+            spikes = (flat > float(threshold)).to(flat.dtype)  # exactly the forward's s_t
+            sums = np.zeros(((width + kernels.CHUNK - 1) // kernels.CHUNK, 4))
+            kernels.lif_param_sums(flat.numpy(), spikes.numpy(), g_s, grad_spikes is not None,
                                    delta.numpy(), consts, kind, params, sums)
             beta_sub, beta_zero, spike_sum, reset_sum = sums.sum(axis=0)
-            subtract = ctx.reset == "subtract"
             if ctx.needs_input_grad[1]:
                 grad_beta = torch.tensor(beta_sub if subtract else beta_zero, dtype=beta.dtype).reshape(beta.shape)
             if ctx.needs_input_grad[2]:
                 value = -spike_sum - (reset_sum if subtract else 0.0)
                 grad_threshold = torch.tensor(value, dtype=threshold.dtype).reshape(threshold.shape)
-        return grad_input, grad_beta, grad_threshold, None, None, None
+        return grad_input, grad_beta, grad_threshold, None, None, None, None
 
 
 def _compiled_spikes_only(currents: Tensor, beta: Tensor, threshold: Tensor, reset: str,
@@ -190,14 +200,14 @@ def fused_lif(currents: Tensor, beta: Tensor, threshold: Tensor, surrogate: Surr
 
     ``steps``: ``currents`` is a single [B, ...] current repeated for that many steps. The numba
     kernels run where they apply (``compiled``); elsewhere (CUDA, membrane quantization) the
-    torch-op Function does. Without gradients, ``keep_mems=False`` may skip storing the
-    membranes (returned as None) to save memory traffic.
+    torch-op Function does. ``keep_mems=False`` lets the numba path skip the membranes (returned
+    as None) to save memory traffic; the torch-op path always returns them.
     """
     beta = beta.clamp(0, 1)
     if compiled and compiled_kernel_applies(currents, surrogate, mem_bits):
         if not keep_mems and not torch.is_grad_enabled():
             return _compiled_spikes_only(currents, beta, threshold, reset, steps), None
-        return CompiledLIF.apply(currents, beta, threshold, surrogate, reset, steps)
+        return CompiledLIF.apply(currents, beta, threshold, surrogate, reset, steps, keep_mems)
     if steps is not None:
         currents = currents.unsqueeze(0).expand(steps, *currents.shape)
     return FusedLIF.apply(currents, beta, threshold, surrogate, reset, mem_bits)

@@ -93,7 +93,7 @@ class LIFLayer(nn.Module):
 
         ``steps``: ``currents`` is one [B, ...] current, the same at each of ``steps`` steps.
         ``fused`` runs the hand-written BPTT Function; recurrent layers always use the step loop.
-        ``keep_mems=False`` lets the fused path skip the membranes (None) when no gradient is needed.
+        ``keep_mems=False`` lets the fused path skip the membranes (None).
         """
         if fused and recurrent is None:
             return fused_lif(currents, self.beta, self.threshold, self.surrogate, self.reset, self.mem_bits,
@@ -161,8 +161,8 @@ class SpikingNet(nn.Module):
     def forward(self, x: Tensor, static: bool = False, keep_mems: bool = True) -> Recording:
         """x [T, B, ...] → Recording. ``static``: x[t] is the same for every t (direct encoding).
 
-        ``keep_mems=False`` (only honoured without gradients, by the fast engine) drops the hidden
-        membranes from the recording: evaluation needs spikes and the readout only.
+        ``keep_mems=False`` lets the fast engine drop the hidden membranes from the recording (None):
+        training and evaluation need spikes and the readout only, and not storing them saves time.
         """
         spikes, mems = [], []
         out = x

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from . import kernels
+from .allocator import keep_freed_memory
 from .config import TrainConfig
 from .data import Dataset, load_dataset
 from .encoders import encode, events_to_sequence, step_shape
@@ -123,6 +125,10 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, data: Dataset | None = None):
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
+        if self.device.type == "cpu":
+            keep_freed_memory()
+            if cfg.engine == "fast":
+                kernels.warm_up()
         self.data = data or load_dataset(cfg.dataset, num_steps=cfg.num_steps,
                                          train_fraction=cfg.train_fraction)
         if self.data.temporal and cfg.encoder == "rows":
@@ -247,7 +253,8 @@ class Trainer:
         self.model.train()
         x, y = self._next_batch()
         seq, static = self._sequence(x, self._noise_gen)
-        rec = self.model(seq, static)
+        needs_window = cfg.surrogate == "adali" and cfg.adali_auto_window
+        rec = self.model(seq, static, keep_mems=needs_window)  # hidden membranes only for AdaLi's rule
         lam = self.sparsity_weight()
         loss = task_loss(cfg, rec.out, y)
         if lam > 0:
@@ -262,7 +269,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             self.optimizer.step()
-        if cfg.surrogate == "adali" and cfg.adali_auto_window and rec.n_hidden:
+        if needs_window and rec.n_hidden:
             self._last_hidden_v = self._membrane_sample(rec)
         self.step_count += 1
         stats = self._activity(rec, seq, static, y)
