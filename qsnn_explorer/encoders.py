@@ -1,7 +1,7 @@
 """Encoders: a static batch ``x`` [B, C, H, W] in [0, 1] → an input sequence [T, B, ...].
 
 - direct:  x[t] = x (the image is the input current at every step; P1, P2, snntorch tutorial)
-- rate:    x[t] ~ Bernoulli(x), independent over t
+- rate:    x[t] = 1[u_t < x], u_t ~ U[0, 1) independent over t and pixels, i.e. Bernoulli(x)
 - latency: one spike at t = round((1 − x)·(T − 1)) for pixels with x > 0.01 (brighter → earlier)
 - rows:    x[t] = row ⌊t·H/T⌋ of the image, [B, C, 1, W] (sequential digits, P4's recurrent task)
 
@@ -9,6 +9,7 @@ Event data (already [B, T, C, H, W]) bypasses the encoder and is only moved to [
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -28,8 +29,7 @@ def encode(x: Tensor, num_steps: int, encoder: str, generator: torch.Generator |
     if encoder == "direct":
         return x.unsqueeze(0).expand(num_steps, *x.shape)
     if encoder == "rate":
-        probs = x.unsqueeze(0).expand(num_steps, *x.shape)
-        return torch.bernoulli(probs, generator=generator)
+        return uniform((num_steps, *x.shape), generator, x).lt_(x)
     if encoder == "latency":
         t_spike = torch.round((1 - x.clamp(0, 1)) * (num_steps - 1)).long()
         steps = torch.arange(num_steps, device=x.device).view(-1, *([1] * x.dim()))
@@ -39,6 +39,19 @@ def encode(x: Tensor, num_steps: int, encoder: str, generator: torch.Generator |
         rows = torch.arange(num_steps, device=x.device) * height // num_steps
         return x[..., rows, :].permute(2, 0, 1, 3).unsqueeze(3)  # [B, C, T, W] → [T, B, C, 1, W]
     raise ValueError(f"encoder={encoder!r} is not allowed; allowed: direct, rate, latency, rows")
+
+
+def uniform(shape: tuple[int, ...], generator: torch.Generator | None, like: Tensor) -> Tensor:
+    """U[0, 1) samples of ``like``'s dtype and device, drawn from ``generator`` (torch's default when None).
+
+    On CPU, ``generator`` only seeds numpy's PCG64, whose float32 fill is 2–3× faster than torch's
+    CPU generator: on rate-coded MNIST (T = 25, batch 128) that was ~15% of a training step.
+    """
+    if like.device.type != "cpu" or like.dtype not in (torch.float32, torch.float64):
+        return torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype)
+    seed = int(torch.randint(0, 2**63 - 1, (), generator=generator))
+    dtype = np.float32 if like.dtype == torch.float32 else np.float64
+    return torch.from_numpy(np.random.Generator(np.random.PCG64(seed)).random(shape, dtype=dtype))
 
 
 def events_to_sequence(x: Tensor) -> Tensor:

@@ -211,3 +211,4 @@ def fused_lif(currents: Tensor, beta: Tensor, threshold: Tensor, surrogate: Surr
     if steps is not None:
         currents = currents.unsqueeze(0).expand(steps, *currents.shape)
     return FusedLIF.apply(currents, beta, threshold, surrogate, reset, mem_bits)
+

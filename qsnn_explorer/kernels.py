@@ -308,3 +308,4 @@ def warm_up() -> None:
     lif_forward(cur, True, consts, True, True, out, out.copy())
     lif_backward(out, out, scalar, True, False, consts, True, 0, params, True, np.zeros((1, 4), f32))
     lif_backward_recompute(cur, True, 2, consts, True, out, 0, params, np.zeros((1, 4), f32))
+

@@ -295,7 +295,7 @@ class Trainer:
         """
         batch = len(y)
         counts = [s.sum() for s in rec.spikes]
-        inputs = (seq[0] != 0).sum() * seq.shape[0] if static else (seq != 0).sum()
+        inputs = torch.count_nonzero(seq[0]) * seq.shape[0] if static else torch.count_nonzero(seq)
         events = [inputs.to(counts[0].dtype)] + counts
         synops = sum(e * block.fanout for e, block in zip(events, self.model.blocks))
         for i, block in enumerate(self.model.blocks):
