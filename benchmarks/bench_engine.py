@@ -21,10 +21,12 @@ from snntorch import functional as SF, spikegen, surrogate, utils  # noqa: E402
 from torch import nn  # noqa: E402
 
 from qsnn_explorer import Trainer, preset  # noqa: E402
+from qsnn_explorer.allocator import keep_freed_memory  # noqa: E402
 from qsnn_explorer.data import load_dataset  # noqa: E402
 from qsnn_explorer.encoders import encode  # noqa: E402
 
-VARIANTS = {"a": "snntorch loop", "b": "engine reference", "c": "engine fast"}
+VARIANTS = {"a": "snntorch loop", "a2": "snntorch loop, freed memory kept", "b": "engine reference",
+            "c": "engine fast"}
 WORKLOADS = ("tutorial", "rate", "conv")
 INFER_BATCH = 128  # the training batch of the preset; used for every variant
 now = time.perf_counter
@@ -163,7 +165,9 @@ def train_bench(args, data) -> dict:
     steps = math.ceil(n / bs) if args.steps <= 0 else min(args.steps, math.ceil(n / bs))
     sizes = [min(bs, n - i * bs) for i in range(steps)]
     t0 = now()
-    step, infer, trainer = snntorch_runner(cfg, args.workload, data) if args.worker == "a" \
+    if args.worker == "a2":  # the allocator setting the engine's Trainer applies (allocator.py)
+        keep_freed_memory()
+    step, infer, trainer = snntorch_runner(cfg, args.workload, data) if args.worker.startswith("a") \
         else engine_runner(cfg, data)
     t1, c1 = now(), time.process_time()
     step()
@@ -288,15 +292,18 @@ def ratio(num, den):  # per rep: the runs are interleaved, so rep i of (b) is pa
     return [x / y if x and y else None for x, y in zip(num, den)]
 
 
-HEAD = ("| variant | train samples/s | warm samples/s | first batch ms | infer samples/s | evaluate() samples/s "
+HEAD = ("| variant | train samples/s | warm samples/s | build ms | first batch ms | infer samples/s | evaluate() samples/s "
         "| val acc % | peak RSS MB | ΔRSS train MB | ΔRSS infer MB | train ÷ (a) | infer ÷ (a) | CPU ÷ wall |")
 TITLES = {"tutorial": "snntorch tutorial 5 net, preset bench-snntorch-tutorial",
           "rate": "rate-coded input, preset mnist5k-rate with hidden 1000, T 25, batch 128, lr 5e-4",
           "conv": "P1 conv net, preset mnist5k-conv"}
 NOTES = (
     "Definitions: *train samples/s* = samples ÷ wall time of all the batches, first included (shuffle and "
-    "indexing inside for every variant). *warm* = batches 2..N. *first batch* = the first step after building "
-    f"the model/Trainer (cold). *infer* = forward only, no_grad, eval mode, the 500 val digits in batches of "
+    "indexing inside for every variant). *warm* = batches 2..N. *build* = building the model and optimizer "
+    "(for the engine: the Trainer, which on a fast CPU engine also loads the compiled kernels once per "
+    "process, ~0.4 s, and sets the allocator thresholds of allocator.py). *first batch* = the first step after "
+    f"building the model/Trainer (cold). *(a2)* = (a) with the engine's allocator setting applied first, to "
+    f"show how much of the fast path's gain is that setting alone. *infer* = forward only, no_grad, eval mode, the 500 val digits in batches of "
     f"{INFER_BATCH} for all variants, input encoding included, one warm-up pass then the median pass. "
     "*evaluate()* = Trainer.evaluate('val') (forward + loss + activity stats). *val acc* = argmax_k Σ_t O[t,k] "
     "on that pass (O = output membrane for tutorial/rate, output spikes for conv), one rule for all. *peak RSS* "
@@ -329,19 +336,20 @@ def report(args, res, started, load0) -> str:
          f"- code: commit {git('rev-parse', '--short', 'HEAD')}, qsnn_explorer/*.py sha1 {src}, uncommitted: "
          f"{git('status', '--porcelain', '--', 'qsnn_explorer').replace(chr(10), '; ') or 'none'}",
          f"- command: `{' '.join(shlex.quote(a) for a in [sys.executable] + sys.argv)}` (cwd {ROOT})",
-         f"- {args.reps} interleaved rep(s): a, b, c per rep, each in a fresh process; cells: median (min–max)", ""]
+         f"- {args.reps} interleaved rep(s): {', '.join(VARIANTS)} per rep, each in a fresh process; cells: median (min–max)",
+         f"- other processes: {args.note}" if args.note else "", ""]
     for wl in WORKLOADS:
         steps, tut, c = steps_for(args, wl), wl == "tutorial", workload_cfg(wl, "fast")
         L += [f"## {wl}: {TITLES[wl]}, {'one epoch' if steps <= 0 else f'{steps} batches'}", "",
               f"{c.model} {list(c.hidden)}, encoder {c.encoder}, T {c.num_steps}, batch {c.batch_size}, "
               f"{c.optimizer} lr {c.lr}, β {c.beta}, θ {c.threshold}, {c.surrogate} k {c.surrogate_sharpness}, "
               f"loss {c.loss} on {c.readout}, dropout {c.dropout}", "",
-              HEAD + (" time ÷ GEMM floor |" if tut else ""), "|" + "---|" * (13 + tut)]
+              HEAD + (" time ÷ GEMM floor |" if tut else ""), "|" + "---|" * (14 + tut)]
         base = col(res[wl]["a"], "train_sps"), col(res[wl]["a"], "infer_sps")
         for v, name in VARIANTS.items():
             runs = res[wl][v]
             row = [f"({v}) {name}", fmt(col(runs, "train_sps")), fmt(col(runs, "warm_sps")),
-                   fmt(col(runs, "first_step_s"), 1e3), fmt(col(runs, "infer_sps")),
+                   fmt(col(runs, "build_s"), 1e3), fmt(col(runs, "first_step_s"), 1e3), fmt(col(runs, "infer_sps")),
                    fmt(col(runs, "evaluate_sps")), fmt(col(runs, "val_acc"), 100, 1),
                    fmt(col(runs, "rss_peak_mb")), fmt(col(runs, "rss_delta_train_mb")),
                    fmt(col(runs, "rss_delta_infer_mb")),
@@ -373,6 +381,7 @@ def main() -> None:
     p.add_argument("--infer-reps", type=int, default=3, help="timed inference passes per worker")
     p.add_argument("--gemm-iters", type=int, default=50, help="timed calls per GEMM")
     p.add_argument("--quick", action="store_true", help="development: 1 rep, 5 batches everywhere")
+    p.add_argument("--note", default="", help="a line for the report, e.g. how the machine was kept quiet")
     p.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "RESULTS.md"), help="report file")
     p.add_argument("--worker", choices=[*VARIANTS, "gemm", "bschange"], help=argparse.SUPPRESS)
     p.add_argument("--workload", choices=WORKLOADS, default="tutorial", help=argparse.SUPPRESS)

@@ -27,7 +27,7 @@ from .models import Recording, SpikingNet, build_model
 from .schedules import lr_at, sparsity_weight_at
 from .surrogates import Surrogate, adali_window, adali_window_from_membrane, make_surrogate
 
-EVAL_BATCH = 256  # large enough to amortize overhead, small enough to reuse buffers
+EVAL_BATCH = 128  # samples per evaluation forward; the training batch of most presets: no higher peak memory than training
 
 
 @dataclass(frozen=True)
