@@ -184,7 +184,12 @@ def _consts(beta: Tensor, threshold: Tensor, like: Tensor) -> np.ndarray:
 
 
 def _use_torch_threads() -> None:
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+    """Run the kernels on torch's intra-op thread count. Launching numba's OpenMP pool (on the
+    first call in a process) resets torch's count to all cores, so the caller's is put back."""
+    threads = torch.get_num_threads()
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)
 
 
 def compiled_kernel_applies(currents: Tensor, surrogate: Surrogate, mem_bits: int) -> bool:

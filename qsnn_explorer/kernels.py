@@ -297,10 +297,22 @@ def lif_param_sums(mems, spikes, grad_s, has_s, delta, consts, kind, p, sums):
         sums[c, 0], sums[c, 1], sums[c, 2], sums[c, 3] = beta_sum, beta_zero_sum, spike_sum, reset_sum
 
 
-@functools.cache
 def warm_up() -> None:
     """Load the float32 kernels now (≈ 0.4 s once per process: numba's first dispatch imports its
-    typing registries, then reads the on-disk cache), so a first training step does not pay it."""
+    typing registries, then reads the on-disk cache), so a first training step does not pay it.
+
+    Starting numba's OpenMP pool resets torch's intra-op thread count to all cores; the count the
+    caller set is restored."""
+    import torch  # the engine's; kernels themselves stay numpy-only
+    threads = torch.get_num_threads()
+    try:
+        _load_kernels()
+    finally:
+        torch.set_num_threads(threads)
+
+
+@functools.cache
+def _load_kernels() -> None:
     f32 = np.float32
     cur, consts = np.zeros((1, 4), f32), np.array([0.9, 1.0, 1.0, 0.0], f32)
     out, scalar = np.zeros((2, 4), f32), np.zeros((1, 1), f32)

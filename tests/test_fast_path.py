@@ -1,4 +1,7 @@
 """The fast path equals the reference: spikes identical, membrane to 1e-6, gradients to 1e-5."""
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -119,3 +122,17 @@ def test_fast_engine_trains_like_reference(small_cfg, overrides):
     for a, b in zip(probes[0].layers, probes[1].layers):
         assert torch.equal(a.spikes, b.spikes)
         torch.testing.assert_close(a.mem, b.mem, atol=1e-6, rtol=0)
+
+
+def test_the_kernels_keep_the_callers_torch_thread_count():
+    """numba's OpenMP pool, launched by the first kernel call, must not undo torch.set_num_threads."""
+    program = ("import torch; torch.set_num_threads(1)\n"
+               "from qsnn_explorer.fused import fused_lif\n"
+               "from qsnn_explorer.surrogates import make_surrogate\n"
+               "fused_lif(torch.rand(3, 2, 4), torch.tensor(0.9), torch.tensor(1.0), make_surrogate('atan'))\n"
+               "a = torch.get_num_threads()\n"
+               "from qsnn_explorer import Trainer, preset\n"
+               "Trainer(preset('digits8x8-mlp'))\n"
+               "print(a, torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["1", "1"]
