@@ -6,7 +6,9 @@
 
 Scheduling is dask.distributed's: with no ``client`` a ``LocalCluster`` of worker processes
 (one thread each) is started and closed again; a ``Client`` or a scheduler address
-(``"tcp://host:8786"``) runs the tasks on that cluster instead.
+(``"tcp://host:8786"``) runs the tasks on that cluster instead. Worker processes are spawned and
+import the main module again: a script that starts a local cluster needs the usual
+``if __name__ == "__main__":`` guard (notebooks and the CLI need nothing).
 
 Behaviour:
 
@@ -29,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import logging
 import math
 import os
 import tempfile
@@ -128,11 +131,11 @@ def run_task(config_json: str, params: dict, train: Callable[[TrainConfig], dict
     numba.get_num_threads()  # starts numba's OpenMP pool now: starting later would reset torch's count
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
+    metrics = {**dict.fromkeys(METRICS), "diverged": False}  # a custom train may return other keys only
     try:
-        metrics = train(cfg)
+        metrics.update(train(cfg))
     except Exception as exc:  # recorded, never fatal to the sweep
-        metrics = dict.fromkeys(METRICS)
-        metrics.update(diverged=False, error=f"{type(exc).__name__}: {exc}")
+        metrics["error"] = f"{type(exc).__name__}: {exc}"
     finally:
         torch.set_num_threads(previous)
     return {**params, "seed": cfg.seed, **metrics, "key": config_hash(cfg), "config": config_json}
@@ -219,7 +222,8 @@ def sweep(base_config: TrainConfig, grid: dict[str, Iterable] | None = None, see
     ``distributed.Client``, or a scheduler address. on_result(row): called in this thread for each
     row, stored ones first, then as tasks finish; returning False cancels the tasks not yet done.
     on_client(client): called once the client is up (e.g. to show ``client.dashboard_link``).
-    train(cfg) -> metrics: the task body (a top-level function, so workers can unpickle it).
+    train(cfg) -> metrics: the task body (a top-level function, so workers can unpickle it; its
+    own keys become extra columns).
     threads: torch threads per task. retries: Dask retries of a task whose own code failed
     outside ``train`` (a dead worker is handled by the scheduler, see the module docstring).
     """
@@ -249,7 +253,8 @@ def _run(todo, rows, stored, client, workers, on_result, progress, train, thread
     cluster = own_client = None
     if client is None:
         n = workers or min(os.cpu_count() or 1, len(todo))
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0")
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                               silence_logs=logging.ERROR)  # no worker-shutdown chatter; errors still show
         client = own_client = Client(cluster)
     elif isinstance(client, str):
         client = own_client = Client(client)
@@ -294,8 +299,10 @@ def _run(todo, rows, stored, client, workers, on_result, progress, train, thread
 
 
 def _frame(rows: list[dict | None], names: list[str]):
+    """The tidy table: grid names, seed, the metrics (a custom train's own keys after them), key, cached."""
     import pandas as pd
 
-    columns = [*names, "seed", *METRICS, "key", "cached"]
-    df = pd.DataFrame([r for r in rows if r is not None], columns=columns)
-    return df
+    rows = [r for r in rows if r is not None]
+    fixed = [*names, "seed", *METRICS, "key", "cached"]
+    extra = list(dict.fromkeys(k for r in rows for k in r if k not in fixed and k != "config"))
+    return pd.DataFrame(rows, columns=[*fixed[:-2], *extra, *fixed[-2:]])

@@ -148,6 +148,17 @@ def test_a_raising_task_is_recorded_not_fatal(client, tmp_path):
     assert [r["error"] for r in load_store(tmp_path / "s.jsonl")].count(None) == 1
 
 
+def seed_only(cfg):
+    """A task body with its own metrics and no training."""
+    return {"twice_the_seed": 2 * cfg.seed}
+
+
+def test_a_custom_task_body_adds_its_own_columns(client):
+    df = sweep(BASE, {"lr": [1e-3]}, seeds=[3, 4], client=client, train=seed_only, progress=False)
+    assert list(df["twice_the_seed"]) == [6, 8] and df["error"].isna().all() and not df["diverged"].any()
+    assert list(df.columns[-3:]) == ["twice_the_seed", "key", "cached"]
+
+
 def test_a_worker_killed_mid_sweep_does_not_lose_the_sweep(client, tmp_path):
     marker = str(tmp_path / "killed")
     df = sweep(BASE, {"lr": [1e-3, 3e-3]}, seeds=[0, 1], client=client, progress=False,
