@@ -163,10 +163,17 @@ def load_store(path: str | os.PathLike) -> list[dict]:
 
 
 def _cell(value: Any) -> Any:
-    """pandas' missing values back to None; numpy scalars to Python."""
-    if hasattr(value, "item"):
-        value = value.item()
+    """pandas' missing values back to None; numpy scalars and arrays (list cells) to Python."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
     return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _plain_json(value: Any) -> Any:
+    """numpy values a custom task body may return, as JSON."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _finished(row: dict) -> bool:
@@ -190,7 +197,7 @@ class _Store:
         os.makedirs(folder, exist_ok=True)
         if self.path.endswith(".jsonl"):
             with open(self.path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+                fh.write(json.dumps(row, ensure_ascii=False, default=_plain_json) + "\n")
             return
         import pandas as pd
 

@@ -149,14 +149,20 @@ def test_a_raising_task_is_recorded_not_fatal(client, tmp_path):
 
 
 def seed_only(cfg):
-    """A task body with its own metrics and no training."""
-    return {"twice_the_seed": 2 * cfg.seed}
+    """A task body with its own metrics (numpy ones too) and no training."""
+    import numpy as np
+    return {"twice_the_seed": np.int64(2 * cfg.seed), "curve": [0.5, 0.25 * cfg.seed]}
 
 
-def test_a_custom_task_body_adds_its_own_columns(client):
-    df = sweep(BASE, {"lr": [1e-3]}, seeds=[3, 4], client=client, train=seed_only, progress=False)
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_a_custom_task_body_adds_its_own_columns(client, tmp_path, suffix):
+    store = tmp_path / f"s{suffix}"
+    df = sweep(BASE, {"lr": [1e-3]}, seeds=[3, 4], client=client, train=seed_only, progress=False, store=store)
     assert list(df["twice_the_seed"]) == [6, 8] and df["error"].isna().all() and not df["diverged"].any()
-    assert list(df.columns[-3:]) == ["twice_the_seed", "key", "cached"]
+    assert list(df.columns[-4:]) == ["twice_the_seed", "curve", "key", "cached"]
+    again = sweep(BASE, {"lr": [1e-3]}, seeds=[3, 4], client=client, train=seed_only, progress=False, store=store)
+    assert again["cached"].all() and list(again["curve"]) == [[0.5, 0.75], [0.5, 1.0]]
+    assert list(again["twice_the_seed"]) == [6, 8]
 
 
 def test_a_worker_killed_mid_sweep_does_not_lose_the_sweep(client, tmp_path):
