@@ -8,7 +8,9 @@ Scheduling is dask.distributed's: with no ``client`` a ``LocalCluster`` of worke
 (one thread each) is started and closed again; a ``Client`` or a scheduler address
 (``"tcp://host:8786"``) runs the tasks on that cluster instead. Worker processes are spawned and
 import the main module again: a script that starts a local cluster needs the usual
-``if __name__ == "__main__":`` guard (notebooks and the CLI need nothing).
+``if __name__ == "__main__":`` guard (notebooks and the CLI need nothing). Once the package is
+imported, ``qsnn_explorer.sweep`` is the function; import the helpers by name
+(``from qsnn_explorer.sweep import run_task``).
 
 Behaviour:
 

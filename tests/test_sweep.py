@@ -13,7 +13,7 @@ import pytest
 
 from qsnn_explorer import preset
 from qsnn_explorer.cli import main, parse_grid, parse_seeds, split_values
-from qsnn_explorer.sweep import (config_hash, expand_grid, load_store, run_task, sweep,  # noqa: F401
+from qsnn_explorer.sweep import (config_hash, expand_grid, load_store, run_task, sweep,
                                  train_metrics)
 
 # Workers are separate processes that cannot import this test file: ship its functions by value.

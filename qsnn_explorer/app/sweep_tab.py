@@ -50,9 +50,10 @@ def default_values(cfg: TrainConfig, name: str) -> str:
 
 
 def heatmap(title: str, mapper: LinearColorMapper, source: ColumnDataSource, field: str, label: str):
-    fig = figure(title=title, x_range=FactorRange(), y_range=FactorRange(), width=460, height=340, toolbar_location=None,
-                 tools="hover", tooltips=[("cell", "@x, @y"), (title, f"@{label}"), ("runs", "@n"),
-                                          ("errors", "@errors")])
+    """Cells of (x, y) factors coloured by ``field`` through ``mapper``, with ``label`` written in each."""
+    fig = figure(title=title, x_range=FactorRange(), y_range=FactorRange(), width=460, height=340,
+                 toolbar_location=None, tools="hover",
+                 tooltips=[("cell", "@x, @y"), (title, f"@{label}"), ("runs", "@n"), ("errors", "@errors")])
     fig.rect("x", "y", 1, 1, source=source, fill_color={"field": field, "transform": mapper}, line_color="white")
     fig.text("x", "y", text=label, source=source, text_align="center", text_baseline="middle",
              text_font_size="9pt", text_color="black")
