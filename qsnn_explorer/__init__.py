@@ -4,12 +4,17 @@
     trainer = Trainer(TrainConfig(epochs=3))
     result = trainer.run()
     print(trainer.evaluate("test").accuracy)
+
+    # a grid × seeds on a local Dask cluster (see qsnn_explorer/sweep.py)
+    df = qsnn_explorer.sweep(TrainConfig(epochs=1), grid={"lr": [1e-3, 3e-3]}, seeds=[0, 1])
 """
 from .config import TrainConfig
 from .presets import PRESETS, preset
+from .sweep import sweep
 from .trainer import EvalResult, Frame, Probe, RunResult, Trainer
 
-__all__ = ["TrainConfig", "Trainer", "Frame", "EvalResult", "RunResult", "Probe", "PRESETS", "preset", "explore"]
+__all__ = ["TrainConfig", "Trainer", "Frame", "EvalResult", "RunResult", "Probe", "PRESETS", "preset", "sweep",
+           "explore"]
 
 
 def explore(config: TrainConfig | None = None):

@@ -1,4 +1,4 @@
-"""Command line: ``qsnn-explorer train | presets``."""
+"""Command line: ``qsnn-explorer train | sweep | serve | presets``."""
 from __future__ import annotations
 
 import argparse
@@ -88,6 +88,97 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 1 if result.diverged else 0
 
 
+def split_values(text: str) -> list[str]:
+    """'a,b,[64,64]' → ['a', 'b', '[64,64]']: commas inside brackets stay with their value."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(text + ","):
+        depth += (ch == "[") - (ch == "]")
+        if ch == "," and depth == 0:
+            out.append(text[start:i].strip())
+            start = i + 1
+    return [v for v in out if v]
+
+
+def parse_grid(items: list[str]) -> dict[str, list]:
+    """['lr=1e-3,3e-3', 'hidden=[64],[128,64]'] → {'lr': ['1e-3', '3e-3'], 'hidden': [[64], [128, 64]]}.
+
+    Numbers stay text (TrainConfig converts them to the field's type and checks the range);
+    true/false become booleans for boolean fields; bracketed lists are read as JSON.
+    """
+    fields = TrainConfig.fields()
+    grid: dict[str, list] = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--grid expects name=value1,value2,..., got {item!r}")
+        name, raw = (part.strip() for part in item.split("=", 1))
+        if name not in fields:
+            raise ValueError(f"--grid {name!r} is not a config field; allowed: {', '.join(fields)}")
+        if name in grid:
+            raise ValueError(f"--grid {name!r} is given twice; list all its values in one --grid")
+        values = []
+        for v in split_values(raw):
+            if isinstance(fields[name].default, bool) and v.lower() in ("true", "false"):
+                v = v.lower() == "true"
+            elif v.startswith("["):
+                try:
+                    v = json.loads(v)
+                except json.JSONDecodeError:
+                    raise ValueError(f"--grid {name}: {v!r} is not a JSON list") from None
+            values.append(v)
+        grid[name] = values
+    return grid
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'3' → [0, 1, 2]; '0,5,7' → [0, 5, 7]."""
+    try:
+        if "," not in text:
+            n = int(text)
+            if n < 1:
+                raise ValueError
+            return list(range(n))
+        return [int(s) for s in split_values(text)]
+    except ValueError:
+        raise ValueError(f"--seeds expects a count N ≥ 1 (seeds 0..N−1) or a list like 0,5,7; got {text!r}") from None
+
+
+def summary_table(df, names: list[str]) -> str:
+    """Mean ± std over seeds of each grid cell: final validation accuracy, spikes/sample, errors."""
+    lines = []
+    header = [*names, "runs", "val acc % (mean ± std)", "best val acc %", "spikes/sample", "errors"]
+    groups = df.groupby(names, sort=False, dropna=False) if names else [((), df)]
+    for cell, g in groups:
+        cell = cell if isinstance(cell, tuple) else (cell,)
+        acc = g["final_val_accuracy"].astype(float) * 100
+        std = f"{acc.std(ddof=1):.1f}" if acc.count() > 1 else "–"
+        lines.append([*(str(c) for c in cell), str(len(g)),
+                      f"{acc.mean():.1f} ± {std}" if acc.count() else "–",
+                      f"{g['best_val_accuracy'].astype(float).mean() * 100:.1f}" if acc.count() else "–",
+                      f"{g['spikes_per_sample'].astype(float).mean():.1f}" if acc.count() else "–",
+                      str(int(g["error"].notna().sum()))])
+    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(len(header))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in [header, *lines])
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import sweep
+
+    base = build_config(args)
+    grid, seeds = parse_grid(args.grid), parse_seeds(args.seeds)
+    df = sweep(base, grid, seeds, client=args.scheduler, workers=args.workers, store=args.out,
+               threads=args.threads, progress=not args.quiet,
+               on_client=lambda c: print(f"Dask dashboard: {c.dashboard_link}", file=sys.stderr))
+    print(summary_table(df, list(grid)))
+    cached = int(df["cached"].sum())
+    errors = df[df["error"].notna()]
+    print(f"{len(df)} runs ({cached} from {args.out}, {len(df) - cached} run now), {len(errors)} with errors"
+          + (f"; rows in {args.out}" if args.out else ""))
+    for _, row in errors.iterrows():
+        cell = ", ".join(f"{n}={row[n]}" for n in grid)
+        print(f"  error [{cell}, seed {row['seed']}]: {row['error']}", file=sys.stderr)
+    return 1 if len(errors) else 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
@@ -131,6 +222,25 @@ def make_parser() -> argparse.ArgumentParser:
     train.add_argument("--save", metavar="PATH", help="save weights with the config inside")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     train.set_defaults(func=cmd_train)
+    sw = sub.add_parser("sweep", help="train a grid of configs × seeds on a Dask cluster (local by default)",
+                        description="One Dask task per (config, seed); results stream into --out. Re-running with "
+                                    "the same --out skips finished runs. Exit status 1 when any run failed.")
+    sw.add_argument("--preset", default="digits8x8-mlp", help="the base config (a name from `qsnn-explorer presets`)")
+    sw.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a base config field")
+    sw.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
+                    help="a field and its values, repeatable: --grid surrogate=fast_sigmoid,triangular "
+                         "--grid lr=1e-3,3e-3 (hidden: --grid hidden=[64],[128,64])")
+    sw.add_argument("--seeds", default="1", help="N (seeds 0..N-1) or a list 0,5,7 (default 1)")
+    sw.add_argument("--epochs", type=int, help="epochs per run (default: the preset's)")
+    sw.add_argument("--engine", choices=ENGINES)
+    sw.add_argument("--device", choices=("auto", "cpu", "cuda"))
+    sw.add_argument("--out", metavar="PATH", help="results store, .jsonl or .parquet (appended as runs finish)")
+    sw.add_argument("--scheduler", metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786 "
+                    "(default: a local cluster of worker processes)")
+    sw.add_argument("--workers", type=int, help="local worker processes (default: min(CPU cores, runs))")
+    sw.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    sw.add_argument("--quiet", action="store_true", help="no progress bar")
+    sw.set_defaults(func=cmd_sweep)
     serve = sub.add_parser("serve", help="serve the live explorer (one engine per browser session)")
     serve.add_argument("--port", type=int, default=5006)
     serve.add_argument("--address", default="127.0.0.1", help="interface to listen on (0.0.0.0: all)")

@@ -3,7 +3,7 @@ import subprocess
 import sys
 
 ENGINE_MODULES = ["config", "surrogates", "quant", "neurons", "losses", "schedules", "encoders", "models",
-                  "data", "trainer", "presets", "export", "cli"]
+                  "data", "trainer", "presets", "export", "cli", "sweep"]
 
 
 def test_engine_modules_import_no_ui_library():
