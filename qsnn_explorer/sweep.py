@@ -126,11 +126,9 @@ def run_task(config_json: str, params: dict, train: Callable[[TrainConfig], dict
 
     Top-level and picklable: Dask ships it to worker processes. Also the sequential reference.
     """
-    import numba
     import torch
 
     cfg = TrainConfig.from_json(config_json)
-    numba.get_num_threads()  # starts numba's OpenMP pool now: starting later would reset torch's count
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     metrics = {**dict.fromkeys(METRICS), "diverged": False}  # a custom train may return other keys only
