@@ -287,14 +287,17 @@ export function render({ model, el }) {
 
   let decoded = null, rates = null, layout = null, error = null;
   let hover = null, pending = 0, overlayPending = 0, cssW = 0, cssH = 0;
-  const stats = { draws: 0, lastDrawMs: 0, totalDrawMs: 0, seq: -1, payloads: 0, errors: 0,
-                  spikesDrawn: 0, drawnSeq: [] };
+  // what tests and benchmarks read: draws done, ms spent decoding (lastPayloadMs) and drawing
+  const stats = { draws: 0, lastDrawMs: 0, totalDrawMs: 0, lastPayloadMs: 0, seq: -1, payloads: 0,
+                  errors: 0, spikesDrawn: 0, drawnSeq: [] };
+  const drawListeners = [];
 
   const theme = () => THEMES[model.theme] || THEMES.light;
   const names = () => model.layer_names || [];
   const colors = () => (model.layer_colors && model.layer_colors.length ? model.layer_colors : DEFAULT_COLORS);
 
   function setPayload(value) {
+    const t0 = performance.now();
     stats.payloads++;
     try {
       decoded = value == null ? null : decodePayload(value);
@@ -305,6 +308,7 @@ export function render({ model, el }) {
       error = String(e.message || e);
       stats.errors++;
     }
+    stats.lastPayloadMs = performance.now() - t0;
     schedule();
   }
 
@@ -429,6 +433,7 @@ export function render({ model, el }) {
     stats.draws++;
     stats.lastDrawMs = performance.now() - t0;
     stats.totalDrawMs += stats.lastDrawMs;
+    for (const fn of drawListeners) fn(stats);
   }
 
   function drawOverlay() {
@@ -481,7 +486,8 @@ export function render({ model, el }) {
   model.on("remove", () => { if (observer) observer.disconnect(); if (pending) cancelAnimationFrame(pending); });
 
   // test and benchmark hook: the element carries its controller (found through shadow DOM by locators)
-  root.qsnnRaster = { stats, setPayload, layout: () => layout, decoded: () => decoded, redraw: schedule };
+  root.qsnnRaster = { stats, setPayload, layout: () => layout, decoded: () => decoded, redraw: schedule,
+                      onDraw: fn => drawListeners.push(fn) };
   setPayload(model.payload);
   return root;
 }

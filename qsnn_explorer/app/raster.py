@@ -51,15 +51,17 @@ def pack_payload(spikes: list[np.ndarray], *, totals: list[int] | None = None,
     ranges = []
     for i, s in enumerate(spikes):
         lo, hi = 0.0, 1.0
-        if has_mem and mem[i].size:
-            lo, hi = float(mem[i].min()), float(mem[i].max())
+        finite = np.asarray(mem[i], dtype=np.float32)[np.isfinite(mem[i])] if has_mem else ()
+        if len(finite):  # a diverged run has inf/nan membranes: they clip to the range's ends
+            lo, hi = float(finite.min()), float(finite.max())
             hi = hi if hi > lo else lo + 1.0
         ranges.append((lo, hi))
         head.append(struct.pack("<IIfff", s.shape[0], totals[i], lo, hi, thresholds[i]))
     body = [np.packbits(np.asarray(s, dtype=bool), axis=1, bitorder="little").tobytes() for s in spikes]
     if has_mem:
         for m, (lo, hi) in zip(mem, ranges):
-            q = np.rint((np.asarray(m, dtype=np.float32) - lo) * (255.0 / (hi - lo)))
+            m = np.nan_to_num(np.asarray(m, dtype=np.float32), nan=lo, posinf=hi, neginf=lo)
+            q = np.rint((m - lo) * (255.0 / (hi - lo)))
             body.append(np.clip(q, 0, 255).astype(np.uint8).tobytes())
     return b"".join(head + body)
 

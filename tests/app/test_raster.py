@@ -61,6 +61,14 @@ def test_update_caps_neurons_per_layer_and_keeps_the_true_size():
     assert raster.seq == 2
 
 
+def test_pack_clips_a_diverged_membrane_to_the_finite_range():
+    mem = np.array([[0.0, 2.0, np.nan, np.inf, -np.inf]], dtype=np.float32)
+    payload = pack_payload([np.zeros((1, 5))], mem=[mem])
+    lo, hi = _header(payload)[5][0][2:4]
+    assert (lo, hi) == (0.0, 2.0)
+    assert list(payload[-5:]) == [0, 255, 0, 255, 0]
+
+
 def test_pack_refuses_layers_of_different_lengths():
     with pytest.raises(ValueError, match="shape"):
         pack_payload([np.zeros((3, 5)), np.zeros((2, 6))])
