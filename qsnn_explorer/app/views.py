@@ -154,7 +154,7 @@ class MembraneView:
     def __init__(self, n_traces: int = 3):
         self.sources = [ColumnDataSource(dict(t=[], u=[])) for _ in range(n_traces)]
         self.marks = ColumnDataSource(dict(t=[], u=[], color=[]))
-        self.fig = _figure("membrane u(t) (probe sample)", x_axis_label="time step")
+        self.fig = _figure("membrane u(t) (probe sample)", x_axis_label="time step", name="fig_membrane")
         self.threshold = Span(location=1.0, dimension="width", line_dash="dashed", line_color="black")
         self.fig.add_layout(self.threshold)
         for i, src in enumerate(self.sources):
