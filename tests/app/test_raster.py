@@ -2,6 +2,7 @@
 explorer's wiring from a clicked neuron to the membrane traces."""
 import struct
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -78,6 +79,15 @@ def test_the_js_module_is_found_and_is_what_the_component_loads():
     path = js_path()
     assert path.name == "raster.js" and "export function render" in path.read_text()
     assert SpikeRaster._esm == path
+
+
+def test_the_wheel_carries_the_js_where_js_path_looks_first():
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parents[2]
+    with open(root / "pyproject.toml", "rb") as fh:
+        include = tomllib.load(fh)["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    assert include["js/raster.js"] == "qsnn_explorer/js/raster.js"
+    assert (root / "js" / "raster.js").is_file()
 
 
 def test_selected_python_side_params_are_not_sent_to_the_browser():
