@@ -137,3 +137,27 @@ def test_dark_theme(raster_app, page, console_errors):
     assert max(bg) < 60, bg
     assert lit_cells(el) == expected()
     assert console_errors == []
+
+
+def test_payloads_arriving_in_one_task_are_drawn_once(raster_app, page, console_errors):
+    # rAF coalescing: five frames set synchronously give one redraw, showing the last one.
+    el = open_raster(page, raster_app)
+    result = el.evaluate("""async el => {
+      const c = el.qsnnRaster, T = 4, n = 2;
+      const frame = seq => {
+        const b = new Uint8Array(16 + 20 + n), v = new DataView(b.buffer);
+        b.set([81, 83, 82, 49]); v.setUint16(4, 1, true); v.setUint32(8, T, true); v.setUint32(12, seq, true);
+        v.setUint32(16, n, true); v.setUint32(20, n, true); v.setFloat32(28, 1, true);
+        b[36] = 1 << (seq % T); b[37] = 0b1001;
+        return b.buffer;
+      };
+      const frame2 = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+      await frame2();
+      const before = c.stats.draws;
+      for (let seq = 101; seq <= 105; seq++) c.setPayload(frame(seq));
+      await frame2();
+      return {draws: c.stats.draws - before, seq: c.stats.seq, payloads: c.stats.payloads, spikes: c.stats.spikesDrawn};
+    }""")
+    assert result["draws"] == 1, result
+    assert result["seq"] == 105 and result["spikes"] == 3, result
+    assert console_errors == []
