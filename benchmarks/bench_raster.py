@@ -14,8 +14,9 @@ Rasters of one layer, N neurons x T steps, spike probability 0.1: 100 x 100, 1,0
    painted), so it is capped by the display rate (60 Hz) when a redraw costs less than a frame.
 2. End to end (Python → websocket → browser): the server pushes a new frame every 16 ms from a
    periodic callback (SpikeRaster.update / RasterView.update of a Probe, as the explorer does);
-   the page counts the distinct frames actually drawn per second, and the bytes received on the
-   websocket ÷ frames received = bytes per frame (Bokeh's protocol: JSON envelope + binary buffers).
+   the page counts the distinct frames actually drawn per second; bytes per frame = all bytes the
+   page's websocket received in the window ÷ the PATCH-DOC messages among them (one per frame
+   pushed; Bokeh's protocol: JSON header/metadata/content frames + binary buffer frames).
    The canvas is measured with and without the 8-bit membrane (the explorer sends it, for hover).
 
     python benchmarks/bench_raster.py [--seconds 5] [--out benchmarks/RESULTS_RASTER.md]
@@ -91,6 +92,7 @@ def app():
 
     start.on_click(on_start)
     stop.on_click(on_stop)
+    pn.state.on_session_destroyed(lambda ctx: on_stop(None))  # no pushing into a closed page
     return pn.Column(pane, pn.Row(start, stop))
 
 
@@ -218,11 +220,17 @@ def start_server(port: int) -> subprocess.Popen:
 
 def open_page(browser, url: str, kind: str):
     page = browser.new_page(viewport={"width": 1100, "height": 700})
-    ws_bytes = {"n": 0, "on": False}
+    ws_bytes = {"n": 0, "patches": 0, "on": False}
+
+    def on_frame(payload):
+        if not ws_bytes["on"]:
+            return
+        ws_bytes["n"] += len(payload)
+        if isinstance(payload, str) and '"msgtype":"PATCH-DOC"' in payload.replace(" ", ""):
+            ws_bytes["patches"] += 1  # one Bokeh message (header frame) per frame pushed
 
     def on_ws(ws):
-        ws.on("framereceived", lambda payload: ws_bytes.__setitem__("n", ws_bytes["n"] + len(payload))
-              if ws_bytes["on"] else None)
+        ws.on("framereceived", on_frame)
 
     page.on("websocket", on_ws)
     page.on("pageerror", lambda exc: print("pageerror:", exc, file=sys.stderr))
@@ -259,9 +267,11 @@ def measure(browser, base: str, kind: str, n: int, T: int, seconds: float) -> di
     r = page.evaluate(BOKEH_E2E_JS if kind == "bokeh" else CANVAS_E2E_JS, seconds)
     ws["on"] = False
     page.get_by_role("button", name="stop").click()
+    page.wait_for_timeout(1000)  # let the stop reach the server before the page goes
     out["e2e_per_s"] = r["shown"] / seconds
     out["received_per_s"] = r["received"] / seconds
-    out["bytes_per_frame"] = ws["n"] / max(1, r["received"])
+    out["bytes_per_frame"] = ws["n"] / max(1, ws["patches"])
+    out["messages_per_s"] = ws["patches"] / seconds
     page.close()
     return out
 
