@@ -108,7 +108,7 @@ def serve_main(port: int) -> None:
 CANVAS_PURE_JS = """async ([n, T, p, seconds]) => {
   const root = window.__raster;
   const c = root.qsnnRaster;
-  const bpr = (T + 7) >> 3, head = 16 + 20;
+  const bpr = (T + 7) >> 3, head = 16 + 20 + 2;  // header, one layer, an empty name (u16 0)
   const frames = [];
   for (let f = 0; f < 8; f++) {
     const b = new Uint8Array(head + n * bpr), v = new DataView(b.buffer);

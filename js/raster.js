@@ -8,6 +8,7 @@
 // Payload (little-endian), built by qsnn_explorer/app/raster.py:pack_payload:
 //   header  16 B: "QSR1", u16 n_layers, u16 flags (bit 0: membrane follows), u32 T, u32 seq
 //   layers  20 B each: u32 n_shown, u32 n_total, f32 mem_lo, f32 mem_hi, f32 threshold
+//   names   per layer: u16 byte length, UTF-8 name (names travel with the frame they label)
 //   spikes  for every shown neuron (layers stacked): ceil(T / 8) bytes, bit t % 8 of byte t >> 3
 //   membrane (flag 0) u8 [rows, T]: u = lo + q / 255 * (hi - lo), lo/hi of the neuron's layer
 
@@ -58,12 +59,21 @@ export function decodePayload(value) {
   const bytesPerRow = (T + 7) >> 3;
   const layers = [];
   let rows = 0, off = HEADER_BYTES;
+  if (bytes.byteLength < off + nLayers * LAYER_BYTES) throw new Error("raster payload: layer table cut short");
   for (let i = 0; i < nLayers; i++, off += LAYER_BYTES) {
     const n = view.getUint32(off, true);
     layers.push({ index: i, n, total: view.getUint32(off + 4, true), memLo: view.getFloat32(off + 8, true),
                   memHi: view.getFloat32(off + 12, true), threshold: view.getFloat32(off + 16, true),
-                  rowStart: rows });
+                  rowStart: rows, name: "" });
     rows += n;
+  }
+  const utf8 = new TextDecoder();
+  for (const l of layers) {
+    if (off + 2 > bytes.byteLength) throw new Error("raster payload: names cut short");
+    const len = view.getUint16(off, true);
+    if (off + 2 + len > bytes.byteLength) throw new Error("raster payload: names cut short");
+    l.name = utf8.decode(bytes.subarray(off + 2, off + 2 + len)) || `layer ${l.index + 1}`;
+    off += 2 + len;
   }
   const spikeBytes = rows * bytesPerRow;
   const hasMem = (flags & FLAG_MEMBRANE) !== 0;
@@ -77,12 +87,13 @@ export function decodePayload(value) {
 }
 
 /** Inverse of decodePayload, for tests and in-page benchmarks. ``layers``: [{n, total?, cells:
- * Uint8Array(n*T) neuron-major 0/1, mem?: Float32Array(n*T), threshold?}] */
+ * Uint8Array(n*T) neuron-major 0/1, mem?: Float32Array(n*T), threshold?, name?}] */
 export function encodePayload({ T, seq = 0, layers }) {
   const hasMem = layers.length > 0 && layers.every(l => l.mem != null);
   const bytesPerRow = (T + 7) >> 3;
   const rows = layers.reduce((s, l) => s + l.n, 0);
-  const head = HEADER_BYTES + LAYER_BYTES * layers.length;
+  const names = layers.map(l => new TextEncoder().encode(l.name ?? ""));
+  const head = HEADER_BYTES + LAYER_BYTES * layers.length + names.reduce((s, b) => s + 2 + b.length, 0);
   const out = new Uint8Array(head + rows * bytesPerRow + (hasMem ? rows * T : 0));
   const view = new DataView(out.buffer);
   out.set([...MAGIC].map(c => c.charCodeAt(0)), 0);
@@ -90,6 +101,8 @@ export function encodePayload({ T, seq = 0, layers }) {
   view.setUint16(6, hasMem ? FLAG_MEMBRANE : 0, true);
   view.setUint32(8, T, true);
   view.setUint32(12, seq, true);
+  let at = HEADER_BYTES + LAYER_BYTES * layers.length;
+  for (const b of names) { view.setUint16(at, b.length, true); out.set(b, at + 2); at += 2 + b.length; }
   let row = 0;
   layers.forEach((l, i) => {
     const o = HEADER_BYTES + i * LAYER_BYTES;
@@ -258,11 +271,10 @@ export function niceTicks(n, target = 6) {
 }
 
 /** The hover read-out for a hit (see pixelToCell). */
-export function readout(d, hit, names = []) {
+export function readout(d, hit) {
   if (hit == null) return "";
   const l = d.layers[hit.layer];
-  const name = names[hit.layer] || `layer ${hit.layer + 1}`;
-  let text = `${name} · neuron ${hit.neuron} · t ${hit.t} · ${spikeAt(d, hit.row, hit.t) ? "spike" : "no spike"}`;
+  let text = `${l.name} · neuron ${hit.neuron} · t ${hit.t} · ${spikeAt(d, hit.row, hit.t) ? "spike" : "no spike"}`;
   const u = membraneAt(d, hit.row, hit.t);
   if (u != null) text += ` · u ${u.toFixed(3)} (θ ${l.threshold.toFixed(2)})`;
   return text;
@@ -293,7 +305,6 @@ export function render({ model, el }) {
   const drawListeners = [];
 
   const theme = () => THEMES[model.theme] || THEMES.light;
-  const names = () => model.layer_names || [];
   const colors = () => (model.layer_colors && model.layer_colors.length ? model.layer_colors : DEFAULT_COLORS);
 
   function setPayload(value) {
@@ -374,7 +385,7 @@ export function render({ model, el }) {
       ctx.fillStyle = cols[i % cols.length];
       ctx.fillRect(4, L.y0 + L.layerTop[i] * L.cellH, 4, Math.max(1, l.n * L.cellH));
       ctx.fillStyle = th.fg;
-      ctx.fillText(names()[i] || `layer ${i + 1}`, L.x0 - 6, mid - 6, L.x0 - 14);
+      ctx.fillText(l.name, L.x0 - 6, mid - 6, L.x0 - 14);
       ctx.fillStyle = th.muted;
       ctx.fillText(l.n < l.total ? `${l.n} of ${l.total}` : `${l.n} neurons`, L.x0 - 6, mid + 7, L.x0 - 14);
     });
@@ -456,7 +467,7 @@ export function render({ model, el }) {
       ctx.lineWidth = 1;
       ctx.strokeRect(c.x - 0.5, c.y - 0.5, Math.max(1, c.w) + 1, Math.max(1, c.h) + 1);
       hover.row = decoded.layers[hover.layer].rowStart + hover.neuron;
-      info.textContent = readout(decoded, hover, names());
+      info.textContent = readout(decoded, hover);
     } else {
       info.textContent = "";
     }
@@ -477,7 +488,7 @@ export function render({ model, el }) {
   });
 
   model.on("payload", () => setPayload(model.payload));
-  model.on(["theme", "layer_names", "layer_colors"], schedule);
+  model.on(["theme", "layer_colors"], schedule);
   model.on("selected", scheduleOverlay);
   model.on("resize", schedule);
   model.on("after_layout", schedule);
@@ -487,7 +498,8 @@ export function render({ model, el }) {
 
   // test and benchmark hook: the element carries its controller (found through shadow DOM by locators)
   root.qsnnRaster = { stats, setPayload, layout: () => layout, decoded: () => decoded, redraw: schedule,
-                      onDraw: fn => drawListeners.push(fn) };
+                      onDraw: fn => drawListeners.push(fn),
+                      meta: () => ({ colors: colors(), theme: model.theme, selected: model.selected }) };
   setPayload(model.payload);
   return root;
 }

@@ -59,13 +59,15 @@ def test_python_pack_decodes_in_javascript(node, tmp_path):
     spikes = [rng.random((5, 13)) < 0.3, rng.random((3, 13)) < 0.5]
     mem = [rng.normal(size=(5, 13)), rng.normal(size=(3, 13)) * 4]
     path = tmp_path / "frame.bin"
-    path.write_bytes(pack_payload(spikes, totals=[50, 3], mem=mem, thresholds=[1.0, 0.25], seq=99))
+    path.write_bytes(pack_payload(spikes, totals=[50, 3], mem=mem, thresholds=[1.0, 0.25], names=["hidden 1", "sortie ñ"],
+                                  seq=99))
     proc = subprocess.run([node, "--input-type=module", "-e", _DECODE, str(path)], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert out["seq"] == 99 and out["T"] == 13
-    assert [(l["n"], l["total"], l["rowStart"]) for l in out["layers"]] == [(5, 50, 0), (3, 3, 5)]
+    assert [(l["n"], l["total"], l["rowStart"], l["name"]) for l in out["layers"]] == [
+        (5, 50, 0, "hidden 1"), (3, 3, 5, "sortie ñ")]
     assert [l["threshold"] for l in out["layers"]] == [1.0, 0.25]
     stacked = np.concatenate(spikes)
     assert out["on"] == np.argwhere(stacked).tolist()

@@ -26,7 +26,7 @@ function cells(n, spikes) {
 function sample({ mem = false, seq = 7 } = {}) {
   return encodePayload({
     T, seq, layers: SIZES.map((n, l) => ({
-      n, total: n * 10, threshold: 1 + l, cells: cells(n, PATTERN[l]),
+      n, total: n * 10, threshold: 1 + l, cells: cells(n, PATTERN[l]), name: ["hidden 1", "output"][l],
       mem: mem ? Float32Array.from({ length: n * T }, (_, k) => -1 + 2 * k / (n * T - 1)) : undefined,
     })),
   });
@@ -34,21 +34,22 @@ function sample({ mem = false, seq = 7 } = {}) {
 
 test("a hand-built payload decodes to its header, layers and bits", () => {
   // Built byte by byte here (not by encodePayload), as Python's pack_payload writes it.
-  const buf = new ArrayBuffer(HEADER_BYTES + LAYER_BYTES + 2 * 1);
+  const buf = new ArrayBuffer(HEADER_BYTES + LAYER_BYTES + 2 + 3 + 2 * 1);
   const v = new DataView(buf), b = new Uint8Array(buf);
   b.set([81, 83, 82, 49]);                 // "QSR1"
   v.setUint16(4, 1, true); v.setUint16(6, 0, true); v.setUint32(8, 5, true); v.setUint32(12, 42, true);
   v.setUint32(16, 2, true); v.setUint32(20, 900, true);
   v.setFloat32(24, -0.5, true); v.setFloat32(28, 1.5, true); v.setFloat32(32, 1.0, true);
-  b[36] = 0b00010001;                      // neuron 0 fires at t 0 and 4
-  b[37] = 0b00000010;                      // neuron 1 at t 1
+  v.setUint16(36, 3, true); b.set([0x68, 0xc3, 0xa9], 38);  // name "hé": 3 UTF-8 bytes
+  b[41] = 0b00010001;                      // neuron 0 fires at t 0 and 4
+  b[42] = 0b00000010;                      // neuron 1 at t 1
   const d = decodePayload(buf);
   assert.equal(d.seq, 42);
   assert.equal(d.T, 5);
   assert.equal(d.rows, 2);
   assert.equal(d.mem, null);
-  assert.deepEqual(d.layers.map(l => [l.n, l.total, l.memLo, l.memHi, l.threshold, l.rowStart]),
-                   [[2, 900, -0.5, 1.5, 1, 0]]);
+  assert.deepEqual(d.layers.map(l => [l.n, l.total, l.memLo, l.memHi, l.threshold, l.rowStart, l.name]),
+                   [[2, 900, -0.5, 1.5, 1, 0, "hé"]]);
   const on = [];
   for (let r = 0; r < 2; r++) for (let t = 0; t < 5; t++) if (spikeAt(d, r, t)) on.push([r, t]);
   assert.deepEqual(on, [[0, 0], [0, 4], [1, 1]]);
@@ -60,6 +61,7 @@ test("encode then decode gives back exactly the pattern, layers stacked", () => 
   assert.equal(d.bytesPerRow, 2);
   assert.deepEqual(d.layers.map(l => l.rowStart), [0, 3]);
   assert.deepEqual(d.layers.map(l => l.total), [30, 20]);
+  assert.deepEqual(d.layers.map(l => l.name), ["hidden 1", "output"]);
   for (let l = 0; l < 2; l++) {
     const want = new Set(PATTERN[l].map(([n, t]) => `${n},${t}`));
     for (let n = 0; n < SIZES[l]; n++) {
@@ -85,6 +87,7 @@ test("a malformed payload is refused, not drawn", () => {
   bad[0] = 88;
   assert.throws(() => decodePayload(bad), /bad magic/);
   assert.throws(() => decodePayload(new Uint8Array(4)), /too short/);
+  assert.throws(() => decodePayload(bytes.subarray(0, HEADER_BYTES + 2 * LAYER_BYTES + 3)), /names cut short/);
 });
 
 test("membrane is dequantized from u8 within a layer's range", () => {
@@ -167,9 +170,11 @@ test("a raster larger than the plot pools cells: a pixel lights if any of its ce
 
 test("hover read-out names layer, neuron, step, spike and membrane", () => {
   const d = decodePayload(sample({ mem: true }));
-  const text = readout(d, { layer: 1, neuron: 1, t: 2, row: 4 }, ["hidden 1", "output"]);
+  const text = readout(d, { layer: 1, neuron: 1, t: 2, row: 4 });
   assert.match(text, /^output · neuron 1 · t 2 · spike · u -?\d\.\d{3} \(θ 2\.00\)$/);
-  assert.match(readout(decodePayload(sample()), { layer: 0, neuron: 0, t: 1, row: 0 }), /^layer 1 · neuron 0 · t 1 · no spike$/);
+  assert.match(readout(decodePayload(sample()), { layer: 0, neuron: 0, t: 1, row: 0 }), /^hidden 1 · neuron 0 · t 1 · no spike$/);
+  const unnamed = decodePayload(encodePayload({ T: 2, layers: [{ n: 1, cells: new Uint8Array(2) }] }));
+  assert.equal(unnamed.layers[0].name, "layer 1");
   assert.equal(readout(d, null), "");
 });
 

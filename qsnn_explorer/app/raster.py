@@ -38,9 +38,10 @@ def js_path(name: str = "raster.js") -> pathlib.Path:
 
 def pack_payload(spikes: list[np.ndarray], *, totals: list[int] | None = None,
                  mem: list[np.ndarray] | None = None, thresholds: list[float] | None = None,
-                 seq: int = 0) -> bytes:
+                 names: list[str] | None = None, seq: int = 0) -> bytes:
     """One frame as bytes. ``spikes[l]``: [N_l, T] (neuron-major) of 0/1 or bool for layer ``l``;
-    ``mem[l]``: [N_l, T] float membrane or None. ``totals``: each layer's size before any cap."""
+    ``mem[l]``: [N_l, T] float membrane or None. ``totals``: each layer's size before any cap.
+    ``names`` travel in the frame, so labels always match the layers they label."""
     T = spikes[0].shape[1] if spikes else 0
     if any(s.ndim != 2 or s.shape[1] != T for s in spikes):
         raise ValueError(f"every layer needs shape [N, T={T}]; got {[s.shape for s in spikes]}")
@@ -57,6 +58,9 @@ def pack_payload(spikes: list[np.ndarray], *, totals: list[int] | None = None,
             hi = hi if hi > lo else lo + 1.0
         ranges.append((lo, hi))
         head.append(struct.pack("<IIfff", s.shape[0], totals[i], lo, hi, thresholds[i]))
+    for i in range(len(spikes)):
+        name = (names[i] if names else f"layer {i + 1}").encode("utf-8")[:1000]
+        head.append(struct.pack("<H", len(name)) + name)
     body = [np.packbits(np.asarray(s, dtype=bool), axis=1, bitorder="little").tobytes() for s in spikes]
     if has_mem:
         for m, (lo, hi) in zip(mem, ranges):
@@ -71,7 +75,7 @@ class SpikeRaster(JSComponent):
     a click selects a neuron (``selected``), margins show firing rates per neuron and per step."""
 
     payload = param.Bytes(default=None, allow_None=True, doc="Packed frame, see pack_payload")
-    layer_names = param.List(default=[], item_type=str)
+    layer_names = param.List(default=[], item_type=str, doc="Names in the last frame (they travel in it)")
     layer_colors = param.List(default=list(COLORS), item_type=str)
     selected = param.List(default=[], doc="[layer, neuron] last clicked in the browser; [] for none")
     theme = param.Selector(default="light", objects=["light", "dark"])
@@ -81,7 +85,7 @@ class SpikeRaster(JSComponent):
                                   doc="Send the membrane (u8, T x N bytes) for the hover read-out")
 
     _esm = js_path()
-    _rename = {"max_neurons": None, "send_membrane": None}  # Python-side settings, not sent
+    _rename = {"max_neurons": None, "send_membrane": None, "layer_names": None}  # Python side only
 
     def __init__(self, **params):
         params.setdefault("height", 360)
@@ -104,11 +108,9 @@ class SpikeRaster(JSComponent):
     def show(self, spikes: list[np.ndarray], *, names: list[str] | None = None, **kw):
         """Show arrays directly (``spikes[l]``: [N_l, T]); ``kw`` as for :func:`pack_payload`."""
         self._seq += 1
-        payload = pack_payload(spikes, seq=self._seq, **kw)
-        if names is not None and names != self.layer_names:
-            self.param.update(payload=payload, layer_names=list(names))
-        else:
-            self.payload = payload
+        names = list(names) if names is not None else [f"layer {i + 1}" for i in range(len(spikes))]
+        self.layer_names = names
+        self.payload = pack_payload(spikes, seq=self._seq, names=names, **kw)
 
     @property
     def seq(self) -> int:

@@ -41,7 +41,7 @@ shift = pn.widgets.Button(label="Shift right")  # every spike one step later (t 
 def _shift(event):
     global spikes
     spikes = [np.roll(s, 1, axis=1) for s in spikes]
-    raster.show(spikes, mem=mem, totals=[60, 4], thresholds=[1.0, 0.5])
+    raster.show(spikes, mem=mem, names=["hidden", "output"], totals=[60, 4], thresholds=[1.0, 0.5])
 
 
 shift.on_click(_shift)

@@ -367,7 +367,10 @@ def test_clicking_a_raster_neuron_shows_its_membrane_trace(shared_app, page, con
     raster = page.locator(".qsnn-raster")
     page.wait_for_function("el => el.qsnnRaster.stats.seq >= 1 && el.qsnnRaster.layout() !== null",
                            arg=raster.element_handle(), timeout=UPDATE_S * 1000)
-    assert "neurons [0, 1, 2]" in model(page, "fig_membrane", "title")
+    wait_for(lambda: model(page, "fig_membrane", "title"), lambda t: t and "neurons [0, 1, 2]" in t, UPDATE_S,
+             "the membrane view of the first snapshot")
+    # layer labels travel in the frame: the explorer's names, not placeholders
+    assert raster.evaluate("el => el.qsnnRaster.decoded().layers.map(l => l.name)") == ["hidden 1", "output"]
     layout = raster.evaluate("el => el.qsnnRaster.layout()")
     box = raster.locator("canvas.qsnn-raster-overlay").bounding_box()
     neuron = 7  # layer 0 (hidden 1): cell at t 3

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.browser
 APP = "tests/browser/_raster_app.py"
 LOAD_S = 30
 COLORS = {0: (0x1F, 0x77, 0xB4), 1: (0xFF, 0x7F, 0x0E)}
-PAYLOAD_BYTES = 16 + 20 * len(SIZES) + sum(SIZES) * math.ceil(T / 8) + sum(SIZES) * T
+NAMES_BYTES = 2 + len("hidden") + 2 + len("output")
+PAYLOAD_BYTES = 16 + 20 * len(SIZES) + NAMES_BYTES + sum(SIZES) * math.ceil(T / 8) + sum(SIZES) * T
 
 # The colour at every cell centre of the base canvas, as [layer, neuron, t, r, g, b].
 _CELLS_JS = """el => {
@@ -145,10 +146,10 @@ def test_payloads_arriving_in_one_task_are_drawn_once(raster_app, page, console_
     result = el.evaluate("""async el => {
       const c = el.qsnnRaster, T = 4, n = 2;
       const frame = seq => {
-        const b = new Uint8Array(16 + 20 + n), v = new DataView(b.buffer);
+        const b = new Uint8Array(16 + 20 + 2 + n), v = new DataView(b.buffer);  // unnamed layer: u16 0
         b.set([81, 83, 82, 49]); v.setUint16(4, 1, true); v.setUint32(8, T, true); v.setUint32(12, seq, true);
         v.setUint32(16, n, true); v.setUint32(20, n, true); v.setFloat32(28, 1, true);
-        b[36] = 1 << (seq % T); b[37] = 0b1001;
+        b[38] = 1 << (seq % T); b[39] = 0b1001;
         return b.buffer;
       };
       const frame2 = () => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
