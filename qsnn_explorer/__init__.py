@@ -17,8 +17,9 @@ __all__ = ["TrainConfig", "Trainer", "Frame", "EvalResult", "RunResult", "Probe"
            "explore"]
 
 
-def explore(config: TrainConfig | None = None):
-    """The live explorer app (Panel), to display inline in JupyterLab; see ``qsnn_explorer.app``."""
+def explore(config: TrainConfig | None = None, raster: str = "canvas"):
+    """The live explorer app (Panel), to display inline in JupyterLab; see ``qsnn_explorer.app``.
+    ``raster="bokeh"``: the Bokeh spike raster instead of the canvas one (static HTML export)."""
     from .app import explore as _explore
-    return _explore(config)
+    return _explore(config, raster=raster)
 __version__ = "0.1.0"

@@ -16,6 +16,7 @@ from panel.viewable import Viewer
 
 from ..config import TrainConfig
 from ..presets import PRESETS, preset
+from .raster import SpikeRaster
 from .runner import Runner
 from .state import make_state, state_values, to_config, uses_log_input
 from .views import (ActivityView, CurvesView, HistogramView, LRView, MembraneView, RasterView,
@@ -44,8 +45,13 @@ class Explorer(Viewer):
 
     status = param.String(default="", doc="What the app wants the user to know")
 
-    def __init__(self, config: TrainConfig | None = None, **params):
+    def __init__(self, config: TrainConfig | None = None, raster: str = "canvas", **params):
+        """``raster``: "canvas" (the live canvas raster, ``SpikeRaster``) or "bokeh" (the Bokeh
+        ``RasterView``: slower on large layers, but a plain Bokeh figure for static export)."""
         super().__init__(**params)
+        if raster not in ("canvas", "bokeh"):
+            raise ValueError(f"raster must be 'canvas' or 'bokeh', not {raster!r}")
+        self.raster_kind = raster
         cfg = config or preset("mnist5k-mlp")
         self.state = make_state(cfg)
         self.config = cfg
@@ -60,7 +66,13 @@ class Explorer(Viewer):
     # ---- construction ----
     def _views(self):
         self.curves, self.activity = CurvesView(), ActivityView()
-        self.raster, self.membrane = RasterView(), MembraneView()
+        if self.raster_kind == "canvas":
+            theme = "dark" if pn.config.theme == "dark" else "light"
+            self.raster = SpikeRaster(height=320, theme=theme, min_width=300)
+            self.raster.param.watch(self._on_select, "selected")
+        else:
+            self.raster = RasterView()
+        self.membrane = MembraneView()
         self.lr, self.surrogate, self.histogram = LRView(), SurrogateView(), HistogramView()
         self.surrogate.draw(self.config)
 
@@ -83,6 +95,8 @@ class Explorer(Viewer):
         self.probe_index.param.watch(lambda e: self.runner.select_probe(e.new), "value")
         self.trace_layer = pn.widgets.IntInput(label="trace layer", value=0, start=0, width=110)
         self.trace_neurons = pn.widgets.TextInput(label="trace neurons", value="0, 1, 2", width=140)
+        self.trace_layer.param.watch(lambda e: self._redraw_membrane(), "value")
+        self.trace_neurons.param.watch(lambda e: self._redraw_membrane(), "value")
         self.hist_layer = pn.widgets.IntInput(label="histogram layer", value=0, start=0, width=120)
         self.presets = pn.widgets.Select(label="preset", options=["—"] + list(PRESETS), value="—")
         self.presets.param.watch(self._on_preset, "value")
@@ -113,12 +127,15 @@ class Explorer(Viewer):
         controls = pn.Row(self.play, self.pause, self.step_one, self.step_epoch, self.reset, self.speed)
         probe_row = pn.Row(self.probe_index, self.trace_layer, self.trace_neurons, self.hist_layer)
         plots = pn.GridBox(
-            self.curves.loss, self.curves.accuracy, self.raster.fig, self.membrane.fig,
+            self.curves.loss, self.curves.accuracy, self._raster_pane(), self.membrane.fig,
             self.surrogate.fig, self.histogram.fig, self.lr.fig, self.activity.rates, self.activity.cost,
             ncols=2, sizing_mode="stretch_width")
         main = pn.Column(pn.pane.Markdown("## qsnn explorer: spiking networks, live"), controls,
                          self.counter, self.message, probe_row, plots, sizing_mode="stretch_width")
         return pn.Row(sidebar, main, sizing_mode="stretch_width")
+
+    def _raster_pane(self):
+        return self.raster if self.raster_kind == "canvas" else self.raster.fig
 
     def __panel__(self):
         if self._callback is None:
@@ -162,6 +179,28 @@ class Explorer(Viewer):
         self.config = cfg
         self.runner.reset(cfg)
         self._say(f"Run reset ({label})." if label != "reset" else "", kind="info")
+
+    def _on_select(self, event):
+        """A neuron clicked in the raster becomes the first membrane trace (of its layer)."""
+        if len(event.new) != 2:
+            return
+        layer, neuron = (int(v) for v in event.new)
+        others = [n for n in self._trace_neurons() if n != neuron] if layer == self.trace_layer.value else []
+        self._selecting = True  # one membrane redraw for both widget changes
+        try:
+            self.trace_layer.value = layer
+            self.trace_neurons.value = ", ".join(str(n) for n in [neuron, *others][:3])
+        finally:
+            self._selecting = False
+        self._redraw_membrane()
+
+    def _trace_neurons(self) -> list[int]:
+        return [int(n) for n in self.trace_neurons.value.replace(" ", "").split(",") if n.isdigit()][:3]
+
+    def _redraw_membrane(self):
+        shown = getattr(self, "_shown", None)
+        if shown is not None and not getattr(self, "_selecting", False):
+            self.membrane.update(shown.probe, self.trace_layer.value, self._trace_neurons())
 
     def _on_preset(self, event):
         if event.new in PRESETS:
@@ -230,8 +269,7 @@ class Explorer(Viewer):
         if snap is not None and snap is not getattr(self, "_shown", None):
             self._shown = snap
             self.raster.update(snap.probe)
-            neurons = [int(n) for n in self.trace_neurons.value.replace(" ", "").split(",") if n.isdigit()][:3]
-            self.membrane.update(snap.probe, self.trace_layer.value, neurons)
+            self._redraw_membrane()
             hist = snap.histograms[min(self.hist_layer.value, len(snap.histograms) - 1)]
             self.histogram.update(hist, self.runner.cfg.weight_bits)
 
@@ -243,10 +281,11 @@ class Explorer(Viewer):
         return self.runner.stop()
 
 
-def explore(config: TrainConfig | None = None) -> Explorer:
-    """The explorer for ``config`` (default: the mnist5k MLP), to display inline in JupyterLab."""
+def explore(config: TrainConfig | None = None, raster: str = "canvas") -> Explorer:
+    """The explorer for ``config`` (default: the mnist5k MLP), to display inline in JupyterLab.
+    ``raster="bokeh"`` draws the spike raster with Bokeh instead (e.g. for a static HTML export)."""
     pn.extension()
-    return Explorer(config)
+    return Explorer(config, raster=raster)
 
 
 def create_app() -> pn.viewable.Viewable:

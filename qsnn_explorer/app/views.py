@@ -122,14 +122,17 @@ def _layer_rate(rates: tuple, i: int, n: int) -> float:
 
 
 class RasterView:
-    """Spike raster of every LIF layer for the probe sample: neurons stacked, time on x."""
+    """Spike raster of every LIF layer for the probe sample: neurons stacked, time on x.
+
+    The explorer draws its raster with the canvas ``SpikeRaster`` (raster.py); this Bokeh view is
+    the fallback for static export (``Explorer(raster="bokeh")``) and the benchmark's baseline."""
 
     def __init__(self, max_neurons: int = 400):
         self.max_neurons = max_neurons
         empty = np.zeros(0, dtype=np.int32)
-        self.source = ColumnDataSource(dict(t=empty, y=empty, layer=empty, neuron=empty))
+        self.source = ColumnDataSource(dict(t=empty, y=empty, layer=empty, neuron=empty), name="raster_source")
         self.fig = _figure("spike raster (probe sample)", height=320, x_axis_label="time step",
-                           y_axis_label="neuron (layers stacked)")
+                           y_axis_label="neuron (layers stacked)", name="fig_raster")
         self.fig.scatter("t", "y", source=self.source, size=3, marker="square",
                          color=linear_cmap("layer", list(COLORS), 0, len(COLORS) - 1))
         self.fig.add_tools(HoverTool(tooltips=[("layer", "@layer"), ("neuron", "@neuron"), ("t", "@t")]))
@@ -151,7 +154,7 @@ class MembraneView:
     def __init__(self, n_traces: int = 3):
         self.sources = [ColumnDataSource(dict(t=[], u=[])) for _ in range(n_traces)]
         self.marks = ColumnDataSource(dict(t=[], u=[], color=[]))
-        self.fig = _figure("membrane u(t) (probe sample)", x_axis_label="time step")
+        self.fig = _figure("membrane u(t) (probe sample)", x_axis_label="time step", name="fig_membrane")
         self.threshold = Span(location=1.0, dimension="width", line_dash="dashed", line_color="black")
         self.fig.add_layout(self.threshold)
         for i, src in enumerate(self.sources):

@@ -360,6 +360,28 @@ def test_importing_a_bad_config_changes_nothing(shared_app, page, console_errors
     assert console_errors == []
 
 
+def test_clicking_a_raster_neuron_shows_its_membrane_trace(shared_app, page, console_errors, open_app):
+    # The raster is the canvas SpikeRaster (js/raster.js), not a Bokeh figure: its layout comes
+    # from the component (el.qsnnRaster.layout()); the membrane view is still a Bokeh figure.
+    open_app(page, shared_app)
+    raster = page.locator(".qsnn-raster")
+    page.wait_for_function("el => el.qsnnRaster.stats.seq >= 1 && el.qsnnRaster.layout() !== null",
+                           arg=raster.element_handle(), timeout=UPDATE_S * 1000)
+    wait_for(lambda: model(page, "fig_membrane", "title"), lambda t: t and "neurons [0, 1, 2]" in t, UPDATE_S,
+             "the membrane view of the first snapshot")
+    # layer labels travel in the frame: the explorer's names, not placeholders
+    assert raster.evaluate("el => el.qsnnRaster.decoded().layers.map(l => l.name)") == ["hidden 1", "output"]
+    layout = raster.evaluate("el => el.qsnnRaster.layout()")
+    box = raster.locator("canvas.qsnn-raster-overlay").bounding_box()
+    neuron = 7  # layer 0 (hidden 1): cell at t 3
+    page.mouse.click(box["x"] + layout["x0"] + 3.5 * layout["cellW"],
+                     box["y"] + layout["y0"] + (layout["layerTop"][0] + neuron + 0.5) * layout["cellH"])
+    wait_for(lambda: model(page, "fig_membrane", "title"), lambda t: t and "neurons [7, 0, 1]" in t, UPDATE_S,
+             "the membrane view to trace the clicked neuron first")
+    expect(page.get_by_label("trace neurons", exact=True)).to_have_value("7, 0, 1")
+    assert console_errors == []
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads threads from Linux /proc")
 def test_closing_the_page_stops_its_training_thread(shared_app, page, open_app):
     # Last in the file: with the bug in the xfail reason, the closed session trains on for a while.

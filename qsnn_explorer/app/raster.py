@@ -1,0 +1,118 @@
+"""The canvas spike raster: ``js/raster.js`` wrapped as a Panel ``JSComponent``.
+
+Spikes cross the wire as one binary buffer (``payload``, a ``param.Bytes``: Bokeh sends bytes as
+a binary websocket frame, never as a JSON list), bit-packed along time, layers stacked, with an
+optional 8-bit membrane for the hover read-out. The byte layout is documented at the top of
+``js/raster.js`` and written by :func:`pack_payload`. The browser redraws at most once per
+animation frame, however many payloads arrive. A click on a cell sets ``selected`` to
+``[layer, neuron]`` in Python.
+
+The module file is found in an installed wheel (``qsnn_explorer/js/raster.js``, force-included by
+pyproject) or, in a source checkout, in the repository's ``js/``.
+"""
+from __future__ import annotations
+
+import pathlib
+import struct
+
+import numpy as np
+import param
+from panel.custom import JSComponent
+
+from ..trainer import Probe
+
+MAGIC = b"QSR1"
+FLAG_MEMBRANE = 1
+COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+          "#bcbd22", "#17becf"]
+
+
+def js_path(name: str = "raster.js") -> pathlib.Path:
+    """The shipped JS file: inside the package (wheel), else the checkout's ``js/``."""
+    here = pathlib.Path(__file__).resolve().parent.parent  # qsnn_explorer/
+    for candidate in (here / "js" / name, here.parent / "js" / name):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{name} is neither in {here / 'js'} (wheel) nor in {here.parent / 'js'} (checkout)")
+
+
+def pack_payload(spikes: list[np.ndarray], *, totals: list[int] | None = None,
+                 mem: list[np.ndarray] | None = None, thresholds: list[float] | None = None,
+                 names: list[str] | None = None, seq: int = 0) -> bytes:
+    """One frame as bytes. ``spikes[l]``: [N_l, T] (neuron-major) of 0/1 or bool for layer ``l``;
+    ``mem[l]``: [N_l, T] float membrane or None. ``totals``: each layer's size before any cap.
+    ``names`` travel in the frame, so labels always match the layers they label."""
+    T = spikes[0].shape[1] if spikes else 0
+    if any(s.ndim != 2 or s.shape[1] != T for s in spikes):
+        raise ValueError(f"every layer needs shape [N, T={T}]; got {[s.shape for s in spikes]}")
+    totals = totals or [s.shape[0] for s in spikes]
+    thresholds = thresholds or [1.0] * len(spikes)
+    has_mem = mem is not None
+    head = [MAGIC, struct.pack("<HHII", len(spikes), FLAG_MEMBRANE if has_mem else 0, T, seq & 0xFFFFFFFF)]
+    ranges = []
+    for i, s in enumerate(spikes):
+        lo, hi = 0.0, 1.0
+        finite = np.asarray(mem[i], dtype=np.float32)[np.isfinite(mem[i])] if has_mem else ()
+        if len(finite):  # a diverged run has inf/nan membranes: they clip to the range's ends
+            lo, hi = float(finite.min()), float(finite.max())
+            hi = hi if hi > lo else lo + 1.0
+        ranges.append((lo, hi))
+        head.append(struct.pack("<IIfff", s.shape[0], totals[i], lo, hi, thresholds[i]))
+    for i in range(len(spikes)):
+        name = (names[i] if names else f"layer {i + 1}").encode("utf-8")[:1000]
+        head.append(struct.pack("<H", len(name)) + name)
+    body = [np.packbits(np.asarray(s, dtype=bool), axis=1, bitorder="little").tobytes() for s in spikes]
+    if has_mem:
+        for m, (lo, hi) in zip(mem, ranges):
+            m = np.nan_to_num(np.asarray(m, dtype=np.float32), nan=lo, posinf=hi, neginf=lo)
+            q = np.rint((m - lo) * (255.0 / (hi - lo)))
+            body.append(np.clip(q, 0, 255).astype(np.uint8).tobytes())
+    return b"".join(head + body)
+
+
+class SpikeRaster(JSComponent):
+    """Spike raster of stacked layers on a canvas; hover reads out layer, neuron, t and membrane,
+    a click selects a neuron (``selected``), margins show firing rates per neuron and per step."""
+
+    payload = param.Bytes(default=None, allow_None=True, doc="Packed frame, see pack_payload")
+    layer_names = param.List(default=[], item_type=str, doc="Names in the last frame (they travel in it)")
+    layer_colors = param.List(default=list(COLORS), item_type=str)
+    selected = param.List(default=[], doc="[layer, neuron] last clicked in the browser; [] for none")
+    theme = param.Selector(default="light", objects=["light", "dark"])
+    max_neurons = param.Integer(default=2000, bounds=(1, None), precedence=-1,
+                                doc="Neurons shown per layer (the first ones); the label says 'n of N'")
+    send_membrane = param.Boolean(default=True, precedence=-1,
+                                  doc="Send the membrane (u8, T x N bytes) for the hover read-out")
+
+    _esm = js_path()
+    _rename = {"max_neurons": None, "send_membrane": None, "layer_names": None}  # Python side only
+
+    def __init__(self, **params):
+        params.setdefault("height", 360)
+        params.setdefault("sizing_mode", "stretch_width")
+        super().__init__(**params)
+        self._seq = 0
+
+    def update(self, probe: Probe):
+        """Show a probe's layers (its first ``max_neurons`` neurons each)."""
+        spikes, mem, totals, thresholds = [], [], [], []
+        for layer in probe.layers:
+            n = min(self.max_neurons, layer.spikes.shape[1])
+            spikes.append(layer.spikes[:, :n].numpy().T)
+            mem.append(layer.mem[:, :n].numpy().T)
+            totals.append(int(layer.spikes.shape[1]))
+            thresholds.append(float(layer.threshold))
+        self.show(spikes, totals=totals, mem=mem if self.send_membrane else None, thresholds=thresholds,
+                  names=[layer.name for layer in probe.layers])
+
+    def show(self, spikes: list[np.ndarray], *, names: list[str] | None = None, **kw):
+        """Show arrays directly (``spikes[l]``: [N_l, T]); ``kw`` as for :func:`pack_payload`."""
+        self._seq += 1
+        names = list(names) if names is not None else [f"layer {i + 1}" for i in range(len(spikes))]
+        self.layer_names = names
+        self.payload = pack_payload(spikes, seq=self._seq, names=names, **kw)
+
+    @property
+    def seq(self) -> int:
+        """Sequence number of the last frame sent (the browser records which ones it drew)."""
+        return self._seq
