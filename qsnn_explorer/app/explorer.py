@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import threading
 
 import panel as pn
 import param
@@ -19,6 +20,7 @@ from ..presets import PRESETS, preset
 from .raster import SpikeRaster
 from .runner import Runner
 from .state import make_state, state_values, to_config, uses_log_input
+from .sweep_tab import SweepPanel
 from .views import (ActivityView, CurvesView, HistogramView, LRView, MembraneView, RasterView,
                     SurrogateView)
 
@@ -73,6 +75,7 @@ class Explorer(Viewer):
         else:
             self.raster = RasterView()
         self.membrane = MembraneView()
+        self.sweep = SweepPanel(self.config)  # grids of the current config on a Dask cluster
         self.lr, self.surrogate, self.histogram = LRView(), SurrogateView(), HistogramView()
         self.surrogate.draw(self.config)
 
@@ -132,7 +135,8 @@ class Explorer(Viewer):
             ncols=2, sizing_mode="stretch_width")
         main = pn.Column(pn.pane.Markdown("## qsnn explorer: spiking networks, live"), controls,
                          self.counter, self.message, probe_row, plots, sizing_mode="stretch_width")
-        return pn.Row(sidebar, main, sizing_mode="stretch_width")
+        tabs = pn.Tabs(("Train", main), ("Sweep", self.sweep), sizing_mode="stretch_width")
+        return pn.Row(sidebar, tabs, sizing_mode="stretch_width")
 
     def _raster_pane(self):
         return self.raster if self.raster_kind == "canvas" else self.raster.fig
@@ -274,11 +278,24 @@ class Explorer(Viewer):
             self.histogram.update(hist, self.runner.cfg.weight_bits)
 
     def stop(self):
-        """Stop training and the periodic callback (session end, or notebook clean-up)."""
+        """Stop training and the periodic callback (session end, or notebook clean-up); a sweep
+        and its cluster are stopped in the background (closing a cluster takes seconds)."""
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
+        threading.Thread(target=self.sweep.stop, name="sweep-stop", daemon=True).start()
         return self.runner.stop()
+
+    @property
+    def config(self) -> TrainConfig:
+        """The run's current configuration; the Sweep tab sweeps around it."""
+        return self._config
+
+    @config.setter
+    def config(self, cfg: TrainConfig):
+        self._config = cfg
+        if getattr(self, "sweep", None) is not None:
+            self.sweep.config = cfg
 
 
 def explore(config: TrainConfig | None = None, raster: str = "canvas") -> Explorer:

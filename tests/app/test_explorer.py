@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from qsnn_explorer import TrainConfig
+from qsnn_explorer import TrainConfig, preset
 from qsnn_explorer.app import Explorer
 
 CFG = TrainConfig(dataset="digits8x8", hidden=(32,), num_steps=6, batch_size=64, lr=5e-3, readout="membrane",
@@ -101,3 +101,15 @@ def test_divergence_message_reaches_the_page(explorer):
     explorer._restart("reset")  # and the app keeps working
     explorer.runner.play()
     assert settle(explorer, lambda: len(explorer.curves.train.data["step"]) > 3)
+
+
+def test_the_sweep_tab_follows_the_explorers_config(wait_for):
+    explorer = Explorer(preset("digits8x8-mlp"))
+    try:
+        assert explorer.sweep.config == explorer.config
+        explorer.apply_config(preset("digits8x8-mlp", hidden=(32,)))
+        assert explorer.sweep.config.hidden == (32,)
+        tabs = explorer._layout[1]
+        assert [title for title in tabs._names] == ["Train", "Sweep"]
+    finally:
+        assert explorer.stop()
