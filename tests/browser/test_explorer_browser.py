@@ -12,6 +12,7 @@ the next test runs.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import time
@@ -376,9 +377,18 @@ def test_clicking_a_raster_neuron_shows_its_membrane_trace(shared_app, page, con
     neuron = 7  # layer 0 (hidden 1): cell at t 3
     page.mouse.click(box["x"] + layout["x0"] + 3.5 * layout["cellW"],
                      box["y"] + layout["y0"] + (layout["layerTop"][0] + neuron + 0.5) * layout["cellH"])
-    wait_for(lambda: model(page, "fig_membrane", "title"), lambda t: t and "neurons [7, 0, 1]" in t, UPDATE_S,
+    # 1,000 hidden neurons share ~300 px: a row is under a pixel tall, so the neuron under the
+    # (integer) mouse position may be a neighbour of the one aimed at. The component's own
+    # choice, synced to Python, is what the membrane view must follow.
+    raster.page.wait_for_function("el => el.qsnnRaster.meta().selected.length === 2", arg=raster.element_handle(),
+                                  timeout=UPDATE_S * 1000)
+    layer, chosen = raster.evaluate("el => el.qsnnRaster.meta().selected")
+    slack = 1 + math.ceil(1 / layout["cellH"])
+    assert layer == 0 and abs(chosen - neuron) <= slack, (chosen, neuron, layout["cellH"])
+    first = [chosen] + [n for n in (0, 1, 2) if n != chosen][:2]  # the earlier traces were 0, 1, 2
+    wait_for(lambda: model(page, "fig_membrane", "title"), lambda t: t and f"neurons {first}" in t, UPDATE_S,
              "the membrane view to trace the clicked neuron first")
-    expect(page.get_by_label("trace neurons", exact=True)).to_have_value("7, 0, 1")
+    expect(page.get_by_label("trace neurons", exact=True)).to_have_value(", ".join(map(str, first)))
     assert console_errors == []
 
 
