@@ -328,8 +328,8 @@ def main() -> int:
     text = "\n".join([
         "# Canvas spike raster vs Bokeh raster (headless chromium)", "",
         f"- date: {date}",
-        f"- machine: {platform.machine()}, {os.cpu_count()} cores, shared with other engineers' jobs; "
-        f"load average (1 min) {load0[0]:.2f} at start, {load1[0]:.2f} at end. Chromium {version}, "
+        f"- machine: {platform.machine()}, {os.cpu_count()} cores; load average (1 min, this benchmark's "
+        f"server and browser included) {load0[0]:.2f} at start, {load1[0]:.2f} at end. Chromium {version}, "
         "headless, `--disable-gpu` (software canvas), same machine as the Panel server.",
         f"- command: `python benchmarks/bench_raster.py --seconds {args.seconds:g}`",
         f"- one layer of N neurons × T steps, spike probability {P_SPIKE}; plot {WIDTH} × {HEIGHT} CSS px.", "",

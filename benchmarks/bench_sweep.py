@@ -103,7 +103,7 @@ def report(args, res, started, load0, load1) -> str:
          f"- machine: {cpu}, {os.cpu_count()} cores; torch {torch.__version__} (1 thread a task), dask "
          f"{dask.__version__}, distributed {distributed.__version__}, Python {sys.version.split()[0]}",
          f"- load average (1 min) at start / end: {load0} / {load1}"
-         + (" — ⚠ the machine was not idle (other engineers share these 2 cores): timings are unreliable"
+         + (" — ⚠ the machine was not idle (other jobs, or the 1-minute average still holding earlier runs): check before trusting the timings"
             if busy else ""),
          f"- code: commit {git('rev-parse', '--short', 'HEAD')}, uncommitted in qsnn_explorer: "
          f"{git('status', '--porcelain', '--', 'qsnn_explorer').replace(chr(10), '; ') or 'none'}",
