@@ -30,3 +30,8 @@ def test_bad_value_is_a_clear_error(capsys):
     assert "weight_bits=9 is not allowed" in capsys.readouterr().err
     assert main(["train", "--set", "colour=red"]) == 2
     assert "unknown config field(s): colour" in capsys.readouterr().err
+
+
+def test_serve_refuses_a_negative_thread_count(capsys):
+    assert main(["serve", "--threads", "-2"]) == 2
+    assert "--threads must be ≥ 1" in capsys.readouterr().err
