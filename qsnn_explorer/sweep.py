@@ -30,6 +30,7 @@ Behaviour:
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import json
@@ -253,15 +254,47 @@ def sweep(base_config: TrainConfig, grid: dict[str, Iterable] | None = None, see
     return _frame([rows.get(config_hash(cfg)) for _, cfg in runs], list(dict(grid or {})))
 
 
+def local_cluster(n_workers: int, **kwargs):
+    """A dask ``LocalCluster`` of ``n_workers`` one-thread worker processes, leaving this process's
+    environment as it was.
+
+    Dask's nannies write their pre-spawn variables (OMP_NUM_THREADS=1, MKL_NUM_THREADS=1,
+    MALLOC_TRIM_THRESHOLD_, ...) into this process's ``os.environ`` so that the workers inherit
+    them. Left there, every process started from here afterwards (a notebook kernel, a server, a
+    subprocess) would train on one thread, with other floating-point results than before. They
+    are removed again once the workers are up.
+    """
+    from distributed import LocalCluster
+
+    with _environ_restored():
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, **kwargs)
+
+
+@contextlib.contextmanager
+def _environ_restored():
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        if dict(os.environ) != saved:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
 def _run(todo, rows, stored, client, workers, on_result, progress, train, threads, retries, on_client):
-    from distributed import Client, LocalCluster, as_completed
+    with _environ_restored():  # a worker restarted mid-sweep writes the pre-spawn variables again
+        _run_tasks(todo, rows, stored, client, workers, on_result, progress, train, threads, retries, on_client)
+
+
+def _run_tasks(todo, rows, stored, client, workers, on_result, progress, train, threads, retries, on_client):
+    from distributed import Client, as_completed
     from tqdm import tqdm
 
     cluster = own_client = None
     if client is None:
         n = workers or min(os.cpu_count() or 1, len(todo))
-        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                               silence_logs=logging.ERROR)  # no worker-shutdown chatter; errors still show
+        cluster = local_cluster(n, dashboard_address=":0",
+                                silence_logs=logging.ERROR)  # no worker-shutdown chatter; errors still show
         client = own_client = Client(cluster)
     elif isinstance(client, str):
         client = own_client = Client(client)

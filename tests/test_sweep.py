@@ -13,7 +13,7 @@ import pytest
 
 from qsnn_explorer import preset
 from qsnn_explorer.cli import main, parse_grid, parse_seeds, split_values
-from qsnn_explorer.sweep import (config_hash, expand_grid, load_store, run_task, sweep,
+from qsnn_explorer.sweep import (config_hash, expand_grid, load_store, local_cluster, run_task, sweep,
                                  train_metrics)
 
 # Workers are separate processes that cannot import this test file: ship its functions by value.
@@ -26,7 +26,11 @@ METRIC_COLUMNS = ["final_val_accuracy", "best_val_accuracy", "final_val_loss", "
 
 @pytest.fixture(scope="module")
 def client():
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    environ = dict(os.environ)
+    cluster = local_cluster(2, dashboard_address=None)
+    # Dask's nannies put OMP_NUM_THREADS=1 etc. into os.environ; left there, every later
+    # subprocess of this test session (notebook kernels!) would train on one thread.
+    assert dict(os.environ) == environ
     c = distributed.Client(cluster)
     yield c
     c.close()
@@ -234,3 +238,11 @@ def test_cli_sweep_on_a_scheduler_address(client, tmp_path, capsys):
     assert len(load_store(out)) == 4
     assert main(args) == 0  # resumed: nothing left to run
     assert "4 runs (4 from" in capsys.readouterr().out
+
+
+def test_a_sweep_leaves_this_processs_environment_alone():
+    """Its own LocalCluster's nannies must not leave OMP_NUM_THREADS=1 etc. behind."""
+    environ = dict(os.environ)
+    df = sweep(BASE, {"lr": [1e-3]}, seeds=[0], workers=1, progress=False)
+    assert df["error"].isna().all()
+    assert dict(os.environ) == environ

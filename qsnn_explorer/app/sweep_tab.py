@@ -23,7 +23,7 @@ from panel.viewable import Viewer
 from ..cli import parse_grid
 from ..config import TrainConfig
 from ..presets import preset
-from ..sweep import expand_grid, sweep
+from ..sweep import expand_grid, local_cluster, sweep
 
 DRAIN_MS = 250
 MAX_CELLS = 400  # bound on the heatmap (and on the runs one click can start, with MAX_RUNS)
@@ -184,13 +184,12 @@ class SweepPanel(Viewer):
         if self.client is not None and not isinstance(self.client, str):
             return self.client
         if self._own_client is None:
-            from distributed import Client, LocalCluster
+            from distributed import Client
 
             if isinstance(self.client, str):
                 self._own_client = Client(self.client)
             else:
-                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=":0")
+                self._cluster = local_cluster(self.workers, dashboard_address=":0")
                 self._own_client = Client(self._cluster)
         return self._own_client
 
