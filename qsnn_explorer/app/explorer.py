@@ -277,14 +277,16 @@ class Explorer(Viewer):
             hist = snap.histograms[min(self.hist_layer.value, len(snap.histograms) - 1)]
             self.histogram.update(hist, self.runner.cfg.weight_bits)
 
-    def stop(self):
-        """Stop training and the periodic callback (session end, or notebook clean-up); a sweep
-        and its cluster are stopped in the background (closing a cluster takes seconds)."""
+    def stop(self, timeout: float = 1.0) -> bool:
+        """Stop training and the periodic callback (session end, or notebook clean-up); True when
+        the training thread ended within ``timeout`` s (a thread still building its first Trainer
+        in a fresh process finishes that first). A sweep and its cluster are stopped in the
+        background (closing a cluster takes seconds)."""
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
         threading.Thread(target=self.sweep.stop, name="sweep-stop", daemon=True).start()
-        return self.runner.stop()
+        return self.runner.stop(timeout)
 
     @property
     def config(self) -> TrainConfig:
