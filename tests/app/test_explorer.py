@@ -1,6 +1,5 @@
 """The explorer without a browser: hot vs cold changes, overlays, import/export, divergence."""
 import json
-import time
 
 import pytest
 
@@ -19,18 +18,7 @@ def explorer(wait_for):
     assert ex.stop()
 
 
-def settle(ex, condition, timeout=20.0):
-    """Drain the runner like the page's periodic callback until ``condition()`` holds."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        ex.drain()
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
-
-
-def test_hot_change_keeps_training_and_redraws_the_surrogate(explorer):
+def test_hot_change_keeps_training_and_redraws_the_surrogate(explorer, settle):
     explorer.runner.play()
     assert settle(explorer, lambda: explorer.runner.trainer.step_count > 5)
     trainer, redraws = explorer.runner.trainer, explorer.surrogate.redraws
@@ -41,7 +29,7 @@ def test_hot_change_keeps_training_and_redraws_the_surrogate(explorer):
     assert len(explorer.surrogate.ghost.data["v"]) == 501  # the previous shape stays, ghosted
 
 
-def test_bit_width_change_shows_the_levels(explorer):
+def test_bit_width_change_shows_the_levels(explorer, settle):
     explorer.runner.step()
     assert settle(explorer, lambda: explorer.histogram.fig.title.text.endswith("(float)"))
     explorer.state.weight_bits = 4
@@ -50,7 +38,7 @@ def test_bit_width_change_shows_the_levels(explorer):
     assert "4-bit: 15 levels" in explorer.histogram.fig.title.text
 
 
-def test_cold_change_resets_and_keeps_the_old_curves_as_a_labelled_ghost(explorer):
+def test_cold_change_resets_and_keeps_the_old_curves_as_a_labelled_ghost(explorer, settle):
     explorer.runner.step(10)
     assert settle(explorer, lambda: len(explorer.curves.train.data["step"]) == 10)
     old = explorer.runner.trainer
@@ -84,7 +72,7 @@ def test_out_of_range_widget_value_is_reported_not_applied(explorer):
     assert explorer.config.hidden == (32,)
 
 
-def test_weights_download_is_a_loadable_checkpoint(explorer, tmp_path):
+def test_weights_download_is_a_loadable_checkpoint(explorer, tmp_path, settle):
     explorer.runner.step(2)
     assert settle(explorer, lambda: explorer.runner.trainer.step_count == 2)
     path = tmp_path / "w.pt"
@@ -93,7 +81,7 @@ def test_weights_download_is_a_loadable_checkpoint(explorer, tmp_path):
     assert Trainer.load(path).step_count == 2
 
 
-def test_divergence_message_reaches_the_page(explorer):
+def test_divergence_message_reaches_the_page(explorer, settle):
     explorer.runner.trainer.model.blocks[-1].synapse[-1].bias.data[0] = float("nan")
     explorer.runner.play()
     assert settle(explorer, lambda: "paused" in explorer.message.object)

@@ -1,7 +1,6 @@
 """SpikeRaster without a browser: what ``update`` packs, where the JS file is found, and the
 explorer's wiring from a clicked neuron to the membrane traces."""
 import struct
-import time
 from pathlib import Path
 
 import numpy as np
@@ -15,17 +14,6 @@ from qsnn_explorer.trainer import LayerProbe, Probe
 
 CFG = TrainConfig(dataset="digits8x8", hidden=(32,), num_steps=6, batch_size=64, lr=5e-3, readout="membrane",
                   loss="sum_ce", epochs=2, device="cpu")
-
-
-def settle(ex, condition, timeout=20.0):
-    """Drain the runner like the page's periodic callback until ``condition()`` holds."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        ex.drain()
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def _probe(sizes=(1500, 10), T=7):
@@ -107,7 +95,7 @@ def explorer(wait_for):
     assert ex.stop()
 
 
-def test_a_clicked_neuron_becomes_the_first_membrane_trace(explorer):
+def test_a_clicked_neuron_becomes_the_first_membrane_trace(explorer, settle):
     explorer.runner.step()  # wait for the step's snapshot: a stop mid-step would outlast stop()'s 1 s
     assert settle(explorer, lambda: explorer.raster.payload is not None and explorer._shown.step == 1)
     assert explorer.raster.layer_names[0] == explorer._shown.probe.layers[0].name
@@ -122,7 +110,7 @@ def test_a_clicked_neuron_becomes_the_first_membrane_trace(explorer):
     assert "neurons [3]" in explorer.membrane.fig.title.text
 
 
-def test_the_bokeh_raster_stays_available_for_static_export(wait_for):
+def test_the_bokeh_raster_stays_available_for_static_export(wait_for, settle):
     ex = Explorer(CFG, raster="bokeh")
     try:
         assert wait_for(lambda: ex.runner.trainer is not None)
