@@ -244,6 +244,15 @@ class Explorer(Viewer):
 
     # ---- the drain: runs on the event loop ----
     def drain(self):
+        """Move the runner's frames and latest snapshot into the views. Never raises: an error is
+        shown in the app and the next drain tries again. (Inline in a notebook, Panel runs this
+        as an asyncio task that ends for good on the first exception, freezing every view.)"""
+        try:
+            self._drain()
+        except Exception as exc:  # noqa: BLE001 - the app must outlive any view bug
+            self._say(f"A view could not be updated ({type(exc).__name__}: {exc}); training goes on.", "danger")
+
+    def _drain(self):
         frames, evals = [], []
         while self.runner.frames:
             item = self.runner.frames.popleft()

@@ -101,3 +101,20 @@ def test_the_sweep_tab_follows_the_explorers_config(wait_for):
         assert [title for title in tabs._names] == ["Train", "Sweep"]
     finally:
         assert explorer.stop()
+
+
+def test_a_failing_view_update_is_shown_and_the_next_drain_goes_on(explorer, settle, monkeypatch):
+    # Inline in a notebook Panel runs the drain as an asyncio task that dies on its first
+    # exception; a served app logs it. Either way the views must keep updating afterwards.
+    calls = []
+
+    def broken(frames, evals):
+        calls.append(len(frames))
+        raise RuntimeError("view bug")
+
+    monkeypatch.setattr(explorer.curves, "add", broken)
+    explorer.runner.step(2)
+    assert settle(explorer, lambda: calls and "view bug" in explorer.message.object)
+    monkeypatch.undo()
+    explorer.runner.step(1)
+    assert settle(explorer, lambda: len(explorer.curves.train.data["step"]) >= 1)
