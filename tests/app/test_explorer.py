@@ -6,16 +6,6 @@ import pytest
 from qsnn_explorer import TrainConfig, preset
 from qsnn_explorer.app import Explorer
 
-CFG = TrainConfig(dataset="digits8x8", hidden=(32,), num_steps=6, batch_size=64, lr=5e-3, readout="membrane",
-                  loss="sum_ce", epochs=2, device="cpu")
-
-
-@pytest.fixture
-def explorer(wait_for):
-    ex = Explorer(CFG)
-    assert wait_for(lambda: ex.runner.trainer is not None)
-    yield ex
-    assert ex.stop()
 
 
 def test_hot_change_keeps_training_and_redraws_the_surrogate(explorer, settle):

@@ -7,13 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from qsnn_explorer import TrainConfig
 from qsnn_explorer.app import Explorer
 from qsnn_explorer.app.raster import SpikeRaster, js_path, pack_payload
 from qsnn_explorer.trainer import LayerProbe, Probe
 
-CFG = TrainConfig(dataset="digits8x8", hidden=(32,), num_steps=6, batch_size=64, lr=5e-3, readout="membrane",
-                  loss="sum_ce", epochs=2, device="cpu")
 
 
 def _probe(sizes=(1500, 10), T=7):
@@ -87,14 +84,6 @@ def test_selected_python_side_params_are_not_sent_to_the_browser():
     assert "payload" in model.data.properties_with_values()
 
 
-@pytest.fixture
-def explorer(wait_for):
-    ex = Explorer(CFG)
-    assert wait_for(lambda: ex.runner.trainer is not None)
-    yield ex
-    assert ex.stop()
-
-
 def test_a_clicked_neuron_becomes_the_first_membrane_trace(explorer, settle):
     explorer.runner.step()  # wait for the step's snapshot: a stop mid-step would outlast stop()'s 1 s
     assert settle(explorer, lambda: explorer.raster.payload is not None and explorer._shown.step == 1)
@@ -110,8 +99,8 @@ def test_a_clicked_neuron_becomes_the_first_membrane_trace(explorer, settle):
     assert "neurons [3]" in explorer.membrane.fig.title.text
 
 
-def test_the_bokeh_raster_stays_available_for_static_export(wait_for, settle):
-    ex = Explorer(CFG, raster="bokeh")
+def test_the_bokeh_raster_stays_available_for_static_export(app_cfg, wait_for, settle):
+    ex = Explorer(app_cfg, raster="bokeh")
     try:
         assert wait_for(lambda: ex.runner.trainer is not None)
         ex.runner.step()
@@ -120,4 +109,4 @@ def test_the_bokeh_raster_stays_available_for_static_export(wait_for, settle):
     finally:
         assert ex.stop()
     with pytest.raises(ValueError, match="canvas"):
-        Explorer(CFG, raster="svg")
+        Explorer(app_cfg, raster="svg")
