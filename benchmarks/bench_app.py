@@ -21,6 +21,8 @@ import subprocess
 import sys
 import time
 
+from _servers import start_and_wait  # benchmarks/ is on sys.path when run as a script
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
 COUNTER = re.compile(r"^step (\d+) · ")
@@ -66,17 +68,8 @@ def free_port() -> int:
 
 
 def serve(port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "qsnn_explorer.cli", "serve", "--port", str(port),
-                             "--address", "127.0.0.1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the explorer did not start within 60 s")
+    return start_and_wait([sys.executable, "-m", "qsnn_explorer.cli", "serve", "--port", str(port),
+                           "--address", "127.0.0.1"], port, "the explorer")
 
 
 def step_count(page) -> int:

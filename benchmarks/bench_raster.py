@@ -32,6 +32,8 @@ import subprocess
 import sys
 import time
 
+from _servers import start_and_wait  # benchmarks/ is on sys.path when run as a script
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
 SIZES = [(100, 100), (1000, 100), (1000, 500)]
@@ -133,15 +135,18 @@ CANVAS_PURE_JS = """async ([n, T, p, seconds]) => {
   return {redraws: costs.length, wall_ms: wall, costs};
 }"""
 
-BOKEH_PURE_JS = """async ([n, T, p, seconds]) => {
-  const doc = Bokeh.documents[0];
+# The Bokeh raster's source and its PlotView (pv): the view is found by walking Bokeh's view tree.
+BOKEH_RASTER_VIEW_JS = """  const doc = Bokeh.documents[0];
   const source = doc.get_model_by_name("raster_source"), fig = doc.get_model_by_name("fig_raster");
   const views = [];
   const walk = v => { if (!v || views.includes(v)) return; views.push(v);
     for (const c of (v.child_views || [])) walk(c); if (v.views) for (const c of v.views) walk(c); };
   for (const v of Bokeh.index) walk(v);
   const pv = views.find(v => v.model === fig);
-  if (!pv) throw new Error("no view of fig_raster");
+"""
+
+BOKEH_PURE_JS = """async ([n, T, p, seconds]) => {
+""" + BOKEH_RASTER_VIEW_JS + """  if (!pv) throw new Error("no view of fig_raster");
   let done = null, paintMs = 0;
   const paint = pv.paint.bind(pv);
   pv.paint = () => { const t = performance.now(); paint(); paintMs = performance.now() - t;
@@ -178,14 +183,7 @@ CANVAS_E2E_JS = """async (seconds) => {
 }"""
 
 BOKEH_E2E_JS = """async (seconds) => {
-  const doc = Bokeh.documents[0];
-  const source = doc.get_model_by_name("raster_source"), fig = doc.get_model_by_name("fig_raster");
-  const views = [];
-  const walk = v => { if (!v || views.includes(v)) return; views.push(v);
-    for (const c of (v.child_views || [])) walk(c); if (v.views) for (const c of v.views) walk(c); };
-  for (const v of Bokeh.index) walk(v);
-  const pv = views.find(v => v.model === fig);
-  let received = 0, dirty = false, shown = 0;
+""" + BOKEH_RASTER_VIEW_JS + """  let received = 0, dirty = false, shown = 0;
   const onChange = () => { received++; dirty = true; };
   source.properties.data.change.connect(onChange);
   const paint = pv.paint.bind(pv);
@@ -205,17 +203,7 @@ def free_port() -> int:
 
 def start_server(port: int) -> subprocess.Popen:
     env = {**os.environ, "BOKEH_RESOURCES": "server", "NO_PROXY": "127.0.0.1", "no_proxy": "127.0.0.1"}
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return proc
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("bench server did not start within 60 s")
+    return start_and_wait([sys.executable, __file__, "--serve", str(port)], port, "bench server", env=env)
 
 
 def open_page(browser, url: str, kind: str):
