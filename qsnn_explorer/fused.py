@@ -152,9 +152,8 @@ class CompiledLIF(torch.autograd.Function):
             grad_input = delta.view(ctx.input_shape)
         grad_beta = grad_threshold = None
         if want_params:
-            spikes = (flat > float(threshold)).to(flat.dtype)  # exactly the forward's s_t
             sums = np.zeros(((width + kernels.CHUNK - 1) // kernels.CHUNK, 4))
-            kernels.lif_param_sums(flat.numpy(), spikes.numpy(), g_s, grad_spikes is not None,
+            kernels.lif_param_sums(flat.numpy(), g_s, grad_spikes is not None,
                                    delta.numpy(), consts, kind, params, sums)
             beta_sub, beta_zero, spike_sum, reset_sum = sums.sum(axis=0)
             if ctx.needs_input_grad[1]:
@@ -181,6 +180,13 @@ def _compiled_spikes_only(currents: Tensor, beta: Tensor, threshold: Tensor, res
 def _consts(beta: Tensor, threshold: Tensor, like: Tensor) -> np.ndarray:
     """(β, θ, 1, 0) in the data's dtype, so the kernels never promote to float64."""
     return np.array([float(beta), float(threshold), 1.0, 0.0], dtype=like.numpy().dtype)
+
+
+def warm_up() -> None:
+    """Start numba's thread pool and load the CPU kernels now (once per process), so that the
+    first training step does not pay for it."""
+    _use_torch_threads()
+    kernels.load()
 
 
 def _use_torch_threads() -> None:

@@ -279,10 +279,11 @@ def lif_backward_recompute(cur, static, steps, consts, subtract, grad_s, kind, p
 
 
 @njit(parallel=True, fastmath={"reassoc", "nsz"}, **_KERNEL)
-def lif_param_sums(mems, spikes, grad_s, has_s, delta, consts, kind, p, sums):
-    """Per chunk: Σ δ_t·keep_{t−1}·u_{t−1} (∂L/∂β), Σ ∂L/∂s·σ' and Σ δ_t·s_{t−1} (for ∂L/∂θ); delta [T, M]."""
+def lif_param_sums(mems, grad_s, has_s, delta, consts, kind, p, sums):
+    """Per chunk: Σ δ_t·keep_{t−1}·u_{t−1} (∂L/∂β), Σ ∂L/∂s·σ' and Σ δ_t·s_{t−1} (for ∂L/∂θ); delta [T, M].
+    s_{t−1} = u_{t−1} > θ, as in the forward."""
     steps, size = mems.shape
-    theta, one = consts[1], consts[2]
+    theta, one, zero = consts[1], consts[2], consts[3]
     for c in prange((size + CHUNK - 1) // CHUNK):
         lo, hi = c * CHUNK, min(size, (c + 1) * CHUNK)
         beta_sum, spike_sum, reset_sum, beta_zero_sum = 0.0, 0.0, 0.0, 0.0
@@ -291,28 +292,17 @@ def lif_param_sums(mems, spikes, grad_s, has_s, delta, consts, kind, p, sums):
                 if has_s:
                     spike_sum += grad_s[t, i] * _surrogate_grad(kind, mems[t, i] - theta, p)
                 if t >= 1:
+                    fired = one if mems[t - 1, i] > theta else zero
                     beta_sum += delta[t, i] * mems[t - 1, i]
-                    beta_zero_sum += delta[t, i] * (one - spikes[t - 1, i]) * mems[t - 1, i]
-                    reset_sum += delta[t, i] * spikes[t - 1, i]
+                    beta_zero_sum += delta[t, i] * (one - fired) * mems[t - 1, i]
+                    reset_sum += delta[t, i] * fired
         sums[c, 0], sums[c, 1], sums[c, 2], sums[c, 3] = beta_sum, beta_zero_sum, spike_sum, reset_sum
 
 
-def warm_up() -> None:
-    """Load the float32 kernels now (≈ 0.4 s once per process: numba's first dispatch imports its
-    typing registries, then reads the on-disk cache), so a first training step does not pay it.
-
-    Starting numba's OpenMP pool resets torch's intra-op thread count to all cores; the count the
-    caller set is restored."""
-    import torch  # the engine's; kernels themselves stay numpy-only
-    threads = torch.get_num_threads()
-    try:
-        _load_kernels()
-    finally:
-        torch.set_num_threads(threads)
-
-
 @functools.cache
-def _load_kernels() -> None:
+def load() -> None:
+    """Load the float32 kernels now (≈ 0.4 s once per process: numba's first dispatch imports its
+    typing registries, then reads the on-disk cache), so a first training step does not pay it."""
     f32 = np.float32
     cur, consts = np.zeros((1, 4), f32), np.array([0.9, 1.0, 1.0, 0.0], f32)
     out, scalar = np.zeros((2, 4), f32), np.zeros((1, 1), f32)

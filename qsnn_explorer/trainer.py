@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-from . import kernels
+from . import fused
 from .allocator import keep_freed_memory
 from .config import TrainConfig
 from .data import Dataset, load_dataset
@@ -128,7 +128,7 @@ class Trainer:
         if self.device.type == "cpu":
             keep_freed_memory()
             if cfg.engine == "fast":
-                kernels.warm_up()
+                fused.warm_up()
         self.data = data or load_dataset(cfg.dataset, num_steps=cfg.num_steps,
                                          train_fraction=cfg.train_fraction)
         if self.data.temporal and cfg.encoder == "rows":
@@ -190,12 +190,12 @@ class Trainer:
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         cfg, params = self.cfg, list(self.model.parameters())
-        fused = dict(fused=True) if cfg.engine == "fast" else {}  # one kernel for all parameters
+        fast_kw = dict(fused=True) if cfg.engine == "fast" else {}  # one kernel for all parameters
         if cfg.optimizer == "adam":
-            return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
+            return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fast_kw)
         if cfg.optimizer == "adamw":
-            return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fused)
+            return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay, **fast_kw)
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, **fast_kw)
 
     # ---- schedules ----
     @property
