@@ -19,6 +19,7 @@ from torch import Tensor
 
 from . import fused
 from .allocator import keep_freed_memory
+from .denormals import flush_denormals
 from .config import TrainConfig
 from .data import Dataset, load_dataset
 from .encoders import encode, events_to_sequence, step_shape
@@ -127,6 +128,7 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         if self.device.type == "cpu":
             keep_freed_memory()
+            flush_denormals()  # before the first parallel op: the worker threads inherit it
             if cfg.engine == "fast":
                 fused.warm_up()
         self.data = data or load_dataset(cfg.dataset, num_steps=cfg.num_steps,
@@ -249,6 +251,8 @@ class Trainer:
         """One optimizer step on the next training batch."""
         self.apply_pending()
         start = time.perf_counter()
+        if self.device.type == "cpu":
+            flush_denormals()  # in whichever thread trains (see denormals.py)
         cfg = self.cfg
         self.model.train()
         x, y = self._next_batch()
@@ -343,6 +347,8 @@ class Trainer:
         if data is None:
             raise ValueError(f"split={split!r} is not allowed; allowed: train, val, test")
         self.apply_pending()
+        if self.device.type == "cpu":
+            flush_denormals()
         self.model.eval()
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 3)
         n = len(data.y)
