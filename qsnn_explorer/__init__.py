@@ -17,9 +17,10 @@ __all__ = ["TrainConfig", "Trainer", "Frame", "EvalResult", "RunResult", "Probe"
            "explore"]
 
 
-def explore(config: TrainConfig | None = None, raster: str = "canvas"):
+def explore(config: TrainConfig | None = None, raster: str = "canvas", runner: str = "process"):
     """The live explorer app (Panel), to display inline in JupyterLab; see ``qsnn_explorer.app``.
-    ``raster="bokeh"``: the Bokeh spike raster instead of the canvas one (static HTML export)."""
+    ``raster="bokeh"``: the Bokeh spike raster instead of the canvas one (static HTML export);
+    ``runner="thread"``: train in the kernel's process instead of a child process."""
     from .app import explore as _explore
-    return _explore(config, raster=raster)
+    return _explore(config, raster=raster, runner=runner)
 __version__ = "0.1.0"

@@ -7,8 +7,6 @@ drains the runner's buffers on the event loop ~10 times a second; only it touche
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import threading
 
 import panel as pn
@@ -18,6 +16,7 @@ from panel.viewable import Viewer
 from ..config import TrainConfig
 from ..presets import PRESETS, preset
 from .raster import SpikeRaster
+from .process_runner import ProcessRunner
 from .runner import Runner
 from .state import make_state, state_values, to_config, uses_log_input
 from .sweep_tab import SweepPanel
@@ -47,17 +46,23 @@ class Explorer(Viewer):
 
     status = param.String(default="", doc="What the app wants the user to know")
 
-    def __init__(self, config: TrainConfig | None = None, raster: str = "canvas", **params):
+    def __init__(self, config: TrainConfig | None = None, raster: str = "canvas", runner: str = "process",
+                 **params):
         """``raster``: "canvas" (the live canvas raster, ``SpikeRaster``) or "bokeh" (the Bokeh
-        ``RasterView``: slower on large layers, but a plain Bokeh figure for static export)."""
+        ``RasterView``: slower on large layers, but a plain Bokeh figure for static export).
+        ``runner``: "process" (train in a child process: the UI never slows training down) or
+        "thread" (train in a thread of this process: starts faster, the trainer is inspectable
+        as ``runner.trainer``)."""
         super().__init__(**params)
         if raster not in ("canvas", "bokeh"):
             raise ValueError(f"raster must be 'canvas' or 'bokeh', not {raster!r}")
+        if runner not in ("process", "thread"):
+            raise ValueError(f"runner must be 'process' or 'thread', not {runner!r}")
         self.raster_kind = raster
         cfg = config or preset("mnist5k-mlp")
         self.state = make_state(cfg)
         self.config = cfg
-        self.runner = Runner(cfg).start()
+        self.runner = (ProcessRunner if runner == "process" else Runner)(cfg).start()
         self._steps_per_epoch = 0  # known once the runner has built its trainer
         self._views()
         self._controls()
@@ -91,7 +96,7 @@ class Explorer(Viewer):
         self.step_epoch.on_click(lambda e: self.runner.step_epoch())
         self.reset.on_click(lambda e: self._restart("reset"))
         self.speed = pn.widgets.FloatSlider(label="pause between steps (s)", start=0, end=0.5, step=0.01, value=0)
-        self.speed.param.watch(lambda e: setattr(self.runner, "delay", e.new), "value")
+        self.speed.param.watch(lambda e: self.runner.set_delay(e.new), "value")
         self.counter = pn.pane.Markdown("step 0 · epoch 0.00 · – samples/s", css_classes=["qsnn-counter"])
         self.message = pn.pane.Alert("", alert_type="warning", visible=False)
         self.probe_index = pn.widgets.IntInput(label="probe sample (validation index)", value=0, start=0)
@@ -227,17 +232,7 @@ class Explorer(Viewer):
         return io.StringIO(self.config.to_json())
 
     def _weights_file(self):
-        trainer = self.runner.trainer
-        if trainer is None:
-            return io.BytesIO()
-        fd, path = tempfile.mkstemp(suffix=".pt")
-        os.close(fd)
-        try:
-            trainer.save(path)  # a snapshot taken while training may be mid-step; pause first for an exact one
-            with open(path, "rb") as fh:
-                return io.BytesIO(fh.read())
-        finally:
-            os.unlink(path)
+        return io.BytesIO(self.runner.weights())  # taken between two steps, also while training
 
     def _say(self, text: str, kind: str = "warning"):
         self.message.object, self.message.alert_type, self.message.visible = text, kind, bool(text)
@@ -248,7 +243,8 @@ class Explorer(Viewer):
         shown in the app and the next drain tries again. (Inline in a notebook, Panel runs this
         as an asyncio task that ends for good on the first exception, freezing every view.)"""
         try:
-            self._drain()
+            with pn.io.hold():  # served: one combined message per drain, one render pass in the page
+                self._drain()
         except Exception as exc:  # noqa: BLE001 - the app must outlive any view bug
             self._say(f"A view could not be updated ({type(exc).__name__}: {exc}); training goes on.", "danger")
 
@@ -256,12 +252,12 @@ class Explorer(Viewer):
         frames, evals = [], []
         while self.runner.frames:
             item = self.runner.frames.popleft()
-            if isinstance(item, tuple):  # ("reset", run_id): a new trainer is in place
-                frames, evals = [], []
-                self._steps_per_epoch = self.runner.trainer.steps_per_epoch
+            if isinstance(item, tuple):  # ("reset", run_id, RunInfo): a new trainer is in place
+                frames, evals, info = [], [], item[2]
+                self._steps_per_epoch = info.steps_per_epoch
                 self.counter.object = "step 0 · epoch 0.00 · – samples/s"
                 self.lr.draw(self.config, self.config.epochs * self._steps_per_epoch)
-                self.activity.show_layers(len(self.runner.trainer.model.lif_layers))
+                self.activity.show_layers(info.lif_layers)
             elif item.kind == "step":
                 frames.append(item)
             else:
@@ -309,11 +305,12 @@ class Explorer(Viewer):
             self.sweep.config = cfg
 
 
-def explore(config: TrainConfig | None = None, raster: str = "canvas") -> Explorer:
+def explore(config: TrainConfig | None = None, raster: str = "canvas", runner: str = "process") -> Explorer:
     """The explorer for ``config`` (default: the mnist5k MLP), to display inline in JupyterLab.
-    ``raster="bokeh"`` draws the spike raster with Bokeh instead (e.g. for a static HTML export)."""
+    ``raster="bokeh"`` draws the spike raster with Bokeh instead (e.g. for a static HTML export);
+    ``runner="thread"`` trains in the kernel's process instead of a child process."""
     pn.extension()
-    return Explorer(config, raster=raster)
+    return Explorer(config, raster=raster, runner=runner)
 
 
 def create_app() -> pn.viewable.Viewable:

@@ -1,13 +1,17 @@
 """Runner: trains one Trainer in a background thread; the UI only sends commands and drains output.
 
 Only the runner's thread touches the Trainer. It publishes into bounded buffers that the UI
-drains on its event loop: ``frames`` (Frame and EvalResult, in order), ``messages`` (text for
-the user) and the latest ``snapshot`` (probe of one sample and the weight histograms). A NaN
-loss or any exception pauses the run with a message; the thread itself never dies from one.
+drains on its event loop: ``frames`` (Frame and EvalResult, in order, and a ``("reset", run_id,
+RunInfo)`` marker when a new trainer is in place), ``messages`` (text for the user) and the
+latest ``snapshot`` (probe of one sample and the weight histograms). A NaN loss or any
+exception pauses the run with a message; the thread itself never dies from one.
+``ProcessRunner`` (process_runner.py) runs this same Runner in a child process.
 """
 from __future__ import annotations
 
+import os
 import queue
+import tempfile
 import threading
 import time
 from collections import deque
@@ -34,6 +38,14 @@ class WeightHistogram:
 
 
 @dataclass(frozen=True)
+class RunInfo:
+    """What the UI needs to know about a freshly built trainer."""
+
+    steps_per_epoch: int
+    lif_layers: int
+
+
+@dataclass(frozen=True)
 class Snapshot:
     step: int
     probe: Probe
@@ -52,8 +64,40 @@ def weight_histograms(trainer: Trainer) -> tuple[WeightHistogram, ...]:
     return tuple(out)
 
 
-class Runner:
-    """Commands: play, pause, step, step_epoch, reset, set_hot, select_probe, stop."""
+class RunnerCommands:
+    """The commands both runners take; each is one ``submit(kind, arg)``."""
+
+    def submit(self, kind: str, arg=None):
+        raise NotImplementedError
+
+    def play(self):
+        self.submit("play")
+
+    def pause(self):
+        self.submit("pause")
+
+    def step(self, n: int = 1):
+        self.submit("step", n)
+
+    def step_epoch(self):
+        self.submit("epoch")
+
+    def reset(self, cfg: TrainConfig):
+        self.submit("reset", cfg)
+
+    def set_hot(self, **changes):
+        self.submit("set", changes)
+
+    def select_probe(self, index: int):
+        self.submit("probe", index)
+
+    def set_delay(self, seconds: float):
+        """Pause between training steps (the app's speed slider)."""
+        self.submit("delay", seconds)
+
+
+class Runner(RunnerCommands):
+    """Trains in a thread of this process. Commands: those of RunnerCommands, weights, stop."""
 
     def __init__(self, cfg: TrainConfig, max_frames: int = 5000):
         self.frames: deque = deque(maxlen=max_frames)
@@ -74,35 +118,28 @@ class Runner:
 
     # ---- commands (any thread) ----
     def start(self) -> "Runner":
-        self._commands.put(("reset", self.cfg))
+        self.submit("reset", self.cfg)
         self._thread.start()
         return self
 
-    def play(self):
-        self._commands.put(("play", None))
+    def submit(self, kind: str, arg=None):
+        """Queue one command; the thread handles every queued command before its next step."""
+        self._commands.put((kind, arg))
 
-    def pause(self):
-        self._commands.put(("pause", None))
-
-    def step(self, n: int = 1):
-        self._commands.put(("step", n))
-
-    def step_epoch(self):
-        self._commands.put(("epoch", None))
-
-    def reset(self, cfg: TrainConfig):
-        self._commands.put(("reset", cfg))
-
-    def set_hot(self, **changes):
-        self._commands.put(("set", changes))
-
-    def select_probe(self, index: int):
-        self._commands.put(("probe", index))
+    def weights(self, timeout: float = 30.0) -> bytes:
+        """The run's checkpoint (``Trainer.save`` format) taken between two steps; b"" when no
+        trainer is built yet or none answered within ``timeout`` seconds."""
+        answer: queue.Queue = queue.Queue()
+        self.submit("save", answer.put)
+        try:
+            return answer.get(timeout=timeout)
+        except queue.Empty:
+            return b""
 
     def stop(self, timeout: float = 1.0) -> bool:
         """Stop the thread; True when it has ended within ``timeout`` seconds."""
         self._stop.set()
-        self._commands.put(("noop", None))
+        self.submit("noop")
         if self._thread.is_alive() and threading.current_thread() is not self._thread:
             self._thread.join(timeout)
         return not self._thread.is_alive()
@@ -155,6 +192,10 @@ class Runner:
         elif kind == "probe":
             self.probe_index = arg
             self._publish_snapshot(force=True)
+        elif kind == "delay":
+            self.delay = arg
+        elif kind == "save":
+            arg(self._checkpoint())
         elif kind == "reset":
             self._reset(arg)
 
@@ -168,7 +209,7 @@ class Runner:
             return
         self.trainer, self.cfg = trainer, cfg
         self.run_id += 1
-        self.frames.append(("reset", self.run_id))
+        self.frames.append(("reset", self.run_id, RunInfo(trainer.steps_per_epoch, len(trainer.model.lif_layers))))
         self._publish_snapshot(force=True)
         self.running = was_running
 
@@ -187,6 +228,18 @@ class Runner:
         if self._epoch_target is not None and trainer.step_count >= self._epoch_target:
             self._epoch_target = None
         self._publish_snapshot(force=not self._busy)  # the last step before idling is always shown
+
+    def _checkpoint(self) -> bytes:
+        if self.trainer is None:
+            return b""
+        fd, path = tempfile.mkstemp(suffix=".pt")
+        os.close(fd)
+        try:
+            self.trainer.save(path)
+            with open(path, "rb") as fh:
+                return fh.read()
+        finally:
+            os.unlink(path)
 
     def _pause(self, message: str):
         self.running, self._pending_steps, self._epoch_target = False, 0, None

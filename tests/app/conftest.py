@@ -41,8 +41,8 @@ def app_cfg() -> TrainConfig:
 
 @pytest.fixture
 def explorer(wait_for):
-    """An Explorer on ``APP_CFG`` whose runner has built its trainer; stopped afterwards."""
-    ex = Explorer(APP_CFG)
+    """An Explorer on ``APP_CFG`` training in a thread (its trainer inspectable), built; stopped afterwards."""
+    ex = Explorer(APP_CFG, runner="thread")
     assert wait_for(lambda: ex.runner.trainer is not None)
     yield ex
     assert ex.stop()

@@ -100,7 +100,7 @@ def test_a_clicked_neuron_becomes_the_first_membrane_trace(explorer, settle):
 
 
 def test_the_bokeh_raster_stays_available_for_static_export(app_cfg, wait_for, settle):
-    ex = Explorer(app_cfg, raster="bokeh")
+    ex = Explorer(app_cfg, raster="bokeh", runner="thread")
     try:
         assert wait_for(lambda: ex.runner.trainer is not None)
         ex.runner.step()

@@ -111,17 +111,27 @@ def settle(page: Page, timeout: float = 5.0) -> int:
     return step_of(page)
 
 
-def server_threads(pid: int) -> dict[int, int]:
-    """Threads of a process: task id → CPU time used so far (clock ticks, user + system)."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
+def descendants(pid: int) -> dict[int, int]:
+    """Processes below ``pid`` (children, grandchildren...): pid → CPU time used so far (clock
+    ticks, user + system). Training children hang below the fork server, itself a child."""
+    parent_of, ticks = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
         try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as fh:
+            with open(f"/proc/{entry}/stat") as fh:
                 fields = fh.read().rsplit(")", 1)[1].split()
         except OSError:  # ended between listdir and open
             continue
-        out[int(tid)] = int(fields[11]) + int(fields[12])
-    return out
+        if fields[0] == "Z":  # ended, not yet reaped
+            continue
+        parent_of[int(entry)] = int(fields[1])
+        ticks[int(entry)] = int(fields[11]) + int(fields[12])
+    below, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in parent_of.items() if parent in frontier} - below
+        below |= frontier
+    return {p: ticks[p] for p in below}
 
 
 @pytest.fixture
@@ -392,26 +402,24 @@ def test_clicking_a_raster_neuron_shows_its_membrane_trace(shared_app, page, con
     assert console_errors == []
 
 
-@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads threads from Linux /proc")
-def test_closing_the_page_stops_its_training_thread(shared_app, page, open_app):
-    # Last in the file: with the bug in the xfail reason, the closed session trains on for a while.
-    # CPython < 3.14 gives threads no OS name ("qsnn-runner" is not in /proc/<pid>/task/*/comm), so
-    # this session's training threads are the server threads that appeared with the page and
-    # use CPU while it plays (the runner and the torch worker it starts). Sessions of earlier
-    # tests are paused and their threads are older, so the shared server does not confuse this.
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads processes from Linux /proc")
+def test_closing_the_page_stops_its_training_process(shared_app, page, open_app):
+    # Each session trains in its own child process (ProcessRunner). This session's is the one
+    # that appeared below the server with the page and uses CPU while it plays; sessions of
+    # earlier tests are paused, so the shared server does not confuse this.
     pid = shared_app.pid
-    existing = set(server_threads(pid))
+    existing = set(descendants(pid))
     open_app(page, shared_app)
     button(page, "Play").click()
     wait_for(lambda: step_of(page), lambda s: s >= 3, UPDATE_S, "training to start")
-    before = server_threads(pid)
+    before = descendants(pid)
     time.sleep(1.0)  # measure CPU use over a window
-    after = server_threads(pid)
-    # ≥ 30 ms of CPU in the second: on a loaded 2-core machine a training thread may get only
-    # ~15 % of a core, while an idle thread (e.g. a pool thread created on first use) gets 0.
+    after = descendants(pid)
+    # ≥ 30 ms of CPU in the second: on a loaded 2-core machine a training process may get only
+    # ~15 % of a core, while an idle one gets 0.
     min_ticks = 0.03 * os.sysconf("SC_CLK_TCK")
-    busy = {t for t, ticks in after.items() if t not in existing and ticks - before.get(t, ticks) >= min_ticks}
-    assert busy, f"no new busy thread in the server: before {before}, after {after}"
+    busy = {p for p, ticks in after.items() if p not in existing and ticks - before.get(p, ticks) >= min_ticks}
+    assert busy, f"no new busy process below the server: before {before}, after {after}"
     page.close()
-    wait_for(lambda: busy & set(server_threads(pid)), lambda s: not s, 4,
-             f"training threads {sorted(busy)} to end after the page closed")
+    wait_for(lambda: busy & set(descendants(pid)), lambda s: not s, 4,
+             f"training processes {sorted(busy)} to end after the page closed")
