@@ -11,6 +11,7 @@ import threading
 
 import panel as pn
 import param
+from panel.custom import JSComponent
 from panel.viewable import Viewer
 
 from ..config import TrainConfig
@@ -41,6 +42,28 @@ def _widget_spec(name: str, hot: bool) -> dict:
     return {"type": slider, "throttled": not hot}
 
 
+class PageReady(JSComponent):
+    """An invisible component whose ``ready`` the page sets once it has drawn the app.
+
+    Inline in a notebook, Panel opens its kernel → page channel with the first update it
+    pushes, and the page can only accept it once it has drawn the output. An update pushed
+    earlier (the first drain, while JupyterLab is still drawing a large output) opened the
+    channel too soon, and that output's views never updated again: the intermittent inline
+    freeze. So the explorer starts draining only when this is ready (served, the same holds
+    and costs nothing).
+    """
+
+    ready = param.Boolean(default=False, doc="Set by the page when it has drawn the app")
+    _esm = """
+export function render({ model }) {
+  model.ready = true
+  const span = document.createElement("span")
+  span.style.display = "none"
+  return span
+}
+"""
+
+
 class Explorer(Viewer):
     """One session's explorer: its own state, runner and views."""
 
@@ -67,6 +90,8 @@ class Explorer(Viewer):
         self._views()
         self._controls()
         self._callback = None
+        self.page_ready = PageReady(width=0, height=0, margin=0)
+        self.page_ready.param.watch(self._start_drain, "ready")
         self.state.param.watch(self._on_change, list(TrainConfig.fields()))
         self._layout = self._build_layout()
 
@@ -139,7 +164,7 @@ class Explorer(Viewer):
             self.surrogate.fig, self.histogram.fig, self.lr.fig, self.activity.rates, self.activity.cost,
             ncols=2, sizing_mode="stretch_width")
         main = pn.Column(pn.pane.Markdown("## qsnn explorer: spiking networks, live"), controls,
-                         self.counter, self.message, probe_row, plots, sizing_mode="stretch_width")
+                         self.counter, self.message, probe_row, plots, self.page_ready, sizing_mode="stretch_width")
         tabs = pn.Tabs(("Train", main), ("Sweep", self.sweep), sizing_mode="stretch_width")
         return pn.Row(sidebar, tabs, sizing_mode="stretch_width")
 
@@ -147,9 +172,13 @@ class Explorer(Viewer):
         return self.raster if self.raster_kind == "canvas" else self.raster.fig
 
     def __panel__(self):
-        if self._callback is None:
-            self._callback = pn.state.add_periodic_callback(self.drain, period=DRAIN_MS)
         return self._layout
+
+    def _start_drain(self, event):
+        """The page has drawn the app (``PageReady``): move the runner's output into the views
+        ~5 times a second from now on."""
+        if event.new and self._callback is None:
+            self._callback = pn.state.add_periodic_callback(self.drain, period=DRAIN_MS)
 
     # ---- reactions to the user ----
     def _on_change(self, *events):
