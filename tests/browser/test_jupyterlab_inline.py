@@ -1,7 +1,8 @@
 """The explorer inline in a real JupyterLab page: it renders, and Play trains with live views.
 
 A fresh JupyterLab server (offline, its own settings/workspace/runtime folders) opens a notebook
-whose one cell is the README's inline recipe on a small preset; the test runs the cell, waits
+whose one cell is the README's inline recipe on a small preset, through Panel's notebook
+extension or through the ipywidgets route (jupyter_bokeh); the test runs the cell, waits
 for the canvas raster's first frame, presses Play, and checks that the step counter advances
 and new raster frames arrive while training, then Pause.
 """
@@ -14,8 +15,12 @@ import pytest
 
 HOST = "127.0.0.1"
 
+RECIPES = {  # Panel's notebook extension (the README's recipe), and the ipywidgets route (jupyter_bokeh)
+    "panel": 'pn.extension(inline=True)',
+    "ipywidgets": 'pn.extension(inline=True, comms="ipywidgets")',
+}
 CELL = """import panel as pn
-pn.extension(inline=True)
+{extension}
 import qsnn_explorer
 app = qsnn_explorer.explore(qsnn_explorer.preset("digits8x8-mlp"))
 app"""
@@ -23,12 +28,12 @@ COUNTER = re.compile(r"^step (\d+) · ")
 WAIT_MS = 120_000
 
 
-@pytest.fixture
-def lab(serve_command, tmp_path):
+@pytest.fixture(params=list(RECIPES))
+def lab(request, serve_command, tmp_path):
     root = tmp_path / "root"
     root.mkdir()
     cell = {"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-            "source": CELL.splitlines(keepends=True)}
+            "source": CELL.format(extension=RECIPES[request.param]).splitlines(keepends=True)}
     notebook = {"cells": [cell], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                             "language": "python"}},
                 "nbformat": 4, "nbformat_minor": 5}
