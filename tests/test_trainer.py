@@ -77,6 +77,20 @@ def test_metrics_are_consistent(digits, small_cfg):
     assert ev.synops_per_sample > 0 and ev.n_samples == len(digits.test.y)
 
 
+@pytest.mark.parametrize("encoder", ["direct", "rate", "latency"])
+def test_synops_count_input_events_and_spikes_times_fanout(digits, small_cfg, encoder):
+    trainer = Trainer(small_cfg.replace(encoder=encoder), digits)
+    x, y = trainer._train_x[:64], trainer._train_y[:64]
+    seq, static = trainer._sequence(x, torch.Generator().manual_seed(1))
+    trainer.model.eval()
+    with torch.no_grad():
+        rec = trainer.model(seq, static)
+    synops = trainer._activity(rec, seq, static, y)[3]
+    hidden, output = trainer.model.blocks
+    expected = (torch.count_nonzero(seq).item() * hidden.fanout + rec.spikes[0].sum().item() * output.fanout) / 64
+    assert synops == pytest.approx(expected, rel=1e-6)
+
+
 def test_sparsity_term_lowers_firing(digits, small_cfg):
     base = small_cfg.replace(epochs=3, num_steps=8)
     plain = Trainer(base, digits)
