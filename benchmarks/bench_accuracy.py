@@ -20,6 +20,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _report import publish  # noqa: E402
 from bench_engine import INFER_BATCH, engine_runner, snntorch_runner, workload_cfg  # noqa: E402
 
 from qsnn_explorer.data import load_dataset  # noqa: E402
@@ -65,9 +66,7 @@ def main() -> int:
     lines += ["", f"Mean difference (c) − (a): {diff:+.1f} points; the larger spread over seeds: {spread:.1f} "
                   f"points, so the difference is **{verdict}** seed noise.", ""]
     text = "\n".join(lines)
-    print(text)
-    with open(args.out, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    publish(text, args.out)
     return 0
 
 

@@ -24,7 +24,8 @@ import subprocess
 import sys
 import time
 
-from _servers import start_and_wait  # benchmarks/ is on sys.path when run as a script
+from _report import publish  # benchmarks/ is on sys.path when run as a script
+from _servers import start_and_wait
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
@@ -188,9 +189,7 @@ def main() -> int:
         "", "| layout | where | metric | measured | floor |", "|---|---|---|---|---|",
         *[f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows], "",
     ])
-    print(text)
-    with open(args.out, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    publish(text, args.out)
     return 0
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse, json, os, statistics, subprocess, sys, time  # noqa: E401
 
+from _report import publish  # benchmarks/ is on sys.path when run as a script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WINDOW = 2  # epochs per reported window
 
@@ -67,9 +69,7 @@ def main() -> int:
             med = [statistics.median(r[i] for r in results[(mode, threads)]) for i in range(len(windows))]
             lines.append(f"| {threads} | {mode} | " + " | ".join(f"{m:,.0f}" for m in med) + f" | {med[-1] / med[0]:.2f} |")
     text = "\n".join(lines) + "\n"
-    print(text)
-    with open(args.out, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    publish(text, args.out)
     return 0
 
 

@@ -25,6 +25,8 @@ from qsnn_explorer.allocator import keep_freed_memory  # noqa: E402
 from qsnn_explorer.data import load_dataset  # noqa: E402
 from qsnn_explorer.encoders import encode  # noqa: E402
 
+from _report import publish  # noqa: E402  (benchmarks/ is on sys.path when run as a script)
+
 VARIANTS = {"a": "snntorch loop", "a2": "snntorch loop, freed memory kept", "b": "engine reference",
             "c": "engine fast"}
 WORKLOADS = ("tutorial", "rate", "conv")
@@ -400,9 +402,7 @@ def main() -> None:
         res["gemm"].append(run_worker(args, "gemm"))
         res["bschange"].append(run_worker(args, "bschange"))
     text = report(args, res, started, load0)
-    print(text)
-    with open(args.out, "w") as fh:
-        fh.write(text)
+    publish(text, args.out)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ import subprocess
 import sys
 import time
 
-from _servers import start_and_wait  # benchmarks/ is on sys.path when run as a script
+from _report import publish  # benchmarks/ is on sys.path when run as a script
+from _servers import start_and_wait
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
@@ -337,9 +338,7 @@ def main() -> int:
         f"- ≥ 5× faster per frame than Bokeh: {b['pure_ms']:.1f} ms ÷ {c['pure_ms']:.2f} ms = "
         f"{b['pure_ms'] / c['pure_ms']:.0f}× — **{'met' if floor_speed else 'NOT met'}**", "",
     ])
-    print(text)
-    with open(args.out, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    publish(text, args.out)
     return 0
 
 

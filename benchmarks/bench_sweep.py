@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse, datetime, json, os, shlex, statistics, subprocess, sys, time  # noqa: E401
 
+from _report import publish  # benchmarks/ is on sys.path when run as a script
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 T0 = time.perf_counter()
@@ -167,9 +169,7 @@ def main() -> None:
                 print(f"rep {rep + 1}/{args.reps}: {wl} {kind}", file=sys.stderr)
                 res[wl][kind].append(run_worker(kind, wl))
     text = report(args, res, started, load0, open("/proc/loadavg").read().split()[0])
-    print(text)
-    with open(args.out, "w") as fh:
-        fh.write(text)
+    publish(text, args.out)
 
 
 if __name__ == "__main__":
