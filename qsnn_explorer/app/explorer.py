@@ -1,8 +1,9 @@
 """The live explorer: a Panel Viewer that trains while you drag sliders.
 
 Hot parameters go to the runner and apply at the next step; a cold change resets the run
-(the finished run stays as a faded overlay, labelled by what changed). A periodic callback
-drains the runner's buffers on the event loop ~10 times a second; only it touches the views.
+(the finished run stays as a faded overlay, labelled by what changed). Once the page has drawn
+the app (``PageReady``), a periodic callback drains the runner's buffers on the event loop 5
+times a second; only it touches the views.
 """
 from __future__ import annotations
 
