@@ -41,15 +41,12 @@ class ProcessRunner(RunnerCommands):
     """``Runner``'s interface, training in a child process with ``threads`` torch threads
     (default: this process's current count)."""
 
-    trainer = None  # lives in the child
-
     def __init__(self, cfg: TrainConfig, max_frames: int = 5000, threads: int | None = None):
         self.frames: deque = deque(maxlen=max_frames)
         self.messages: deque = deque(maxlen=50)
         self.snapshot = None
         self.cfg = cfg
         self.running = False
-        self.run_id = 0
         self.threads = threads or torch.get_num_threads()
         self._replies: queue.Queue = queue.Queue()
         self._send_lock = threading.Lock()
@@ -124,7 +121,7 @@ class ProcessRunner(RunnerCommands):
                 break
             self.frames.extend(batch["frames"])
             self.messages.extend(batch["messages"])
-            self.cfg, self.running, self.run_id = batch["cfg"], batch["running"], batch["run_id"]
+            self.cfg, self.running = batch["cfg"], batch["running"]
             if batch["snapshot"] is not None:
                 self.snapshot = batch["snapshot"]
             if batch["checkpoint"] is not None:
@@ -163,10 +160,10 @@ def _child_main(cfg: TrainConfig, threads: int, commands, output):
         messages = [runner.messages.popleft() for _ in range(len(runner.messages))]
         snapshot = runner.snapshot if runner.snapshot is not sent_snapshot else None
         checkpoint = checkpoints.get_nowait() if not checkpoints.empty() else None
-        state = (runner.cfg, runner.running, runner.run_id)
+        state = (runner.cfg, runner.running)
         if frames or messages or snapshot is not None or checkpoint is not None or state != sent_state:
             batch = dict(frames=frames, messages=messages, snapshot=snapshot, checkpoint=checkpoint,
-                         cfg=state[0], running=state[1], run_id=state[2])
+                         cfg=state[0], running=state[1])
             try:
                 output.send_bytes(pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
             except OSError:  # the UI process is gone
