@@ -12,6 +12,7 @@ import sys
 import time
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 HOST = "127.0.0.1"
 
@@ -53,7 +54,7 @@ def test_inline_explorer_renders_and_trains_live(lab, page):
     try:
         accept.first.wait_for(timeout=8_000)
         accept.first.click()
-    except Exception:  # noqa: BLE001 - no dialog this time
+    except PlaywrightTimeout:  # no dialog this time
         pass
     page.get_by_text(re.compile(r"\| Idle$")).first.wait_for(timeout=WAIT_MS)
     page.locator(".jp-Cell .jp-InputArea-editor").first.click()
