@@ -10,8 +10,9 @@ readout: an LIF layer whose spikes or membrane are the output O(t), or no neuron
 
 Two engines share the parameters and differ only in how the sequence is evaluated:
 ``reference`` runs the plain ``lif_step`` loop (autograd through every step); ``fast`` runs the
-fused LIF Function with its hand-written backward (``fused.py``) and computes the first synapse
-once when the input is the same at every step (direct encoding).
+fused LIF Function with its hand-written backward (``fused.py``), computes the first synapse
+once when the input is the same at every step (direct encoding), and otherwise leaves out of the
+first linear synapse the input features silent across the batch (``silent_inputs.py``).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from .config import TrainConfig
 from .fused import fused_lif
 from .neurons import LIFParams, lif_sequence
 from .quant import quantize_weight
+from .silent_inputs import linear_skipping_silent
 from .surrogates import Surrogate, make_surrogate
 
 
@@ -116,19 +118,31 @@ class Block(nn.Module):
         self.synapse, self.neuron, self.recurrent = synapse, neuron, recurrent
         self.fanout = fanout  # synapses driven by one input value (for SynOps)
 
-    def forward(self, x: Tensor, static: bool = False, fused: bool = False, keep_mems: bool = True
-                ) -> tuple[Tensor, Tensor | None]:
-        """x [T, B, ...] → (spikes, or the current when there is no neuron; membrane or None)."""
+    def forward(self, x: Tensor, static: bool = False, fused: bool = False, keep_mems: bool = True,
+                skip_silent: bool = False) -> tuple[Tensor, Tensor | None]:
+        """x [T, B, ...] → (spikes, or the current when there is no neuron; membrane or None).
+
+        ``skip_silent``: a final linear synapse leaves out the input features that are 0 at every
+        step of every sample (``silent_inputs``; CPU only, where it saves GEMM time).
+        """
         steps, batch = x.shape[:2]
         if static:  # same input at every step: one synapse pass
             cur = self.synapse(x[0])
             if self.neuron is None:
                 return cur.unsqueeze(0).expand(steps, *cur.shape), None
             return self.neuron(cur, self.recurrent, fused, steps, keep_mems)
-        cur = self.synapse(x.flatten(0, 1)).unflatten(0, (steps, batch))
+        cur = self._synapse(x.flatten(0, 1), skip_silent).unflatten(0, (steps, batch))
         if self.neuron is None:
             return cur, None
         return self.neuron(cur, self.recurrent, fused, keep_mems=keep_mems)
+
+    def _synapse(self, x: Tensor, skip_silent: bool) -> Tensor:
+        *before, last = self.synapse
+        if not (skip_silent and isinstance(last, QuantLinear) and x.device.type == "cpu"):
+            return self.synapse(x)
+        for module in before:
+            x = module(x)
+        return linear_skipping_silent(x, quantize_weight(last.weight, last.weight_bits), last.bias)
 
 
 @dataclass
@@ -170,7 +184,7 @@ class SpikingNet(nn.Module):
         last = self.blocks[-1]
         for i, block in enumerate(self.blocks):
             keep = keep_mems or (block is last and self.readout == "membrane")
-            out, mem = block(out, static and i == 0 and fast, fast, keep)
+            out, mem = block(out, static and i == 0 and fast, fast, keep, skip_silent=fast and i == 0)
             if block.neuron is not None:
                 spikes.append(out)
                 mems.append(mem)
