@@ -12,11 +12,15 @@ import threading
 
 import panel as pn
 import param
+from bokeh.models import UIElement
 from panel.custom import JSComponent
+from panel.io.notebook import patch_inline_stylesheets
+from panel.io.resources import get_dist_path, patch_model_css
 from panel.viewable import Viewer
 
 from ..config import TrainConfig
 from ..presets import PRESETS, preset
+from .live_text import LiveText
 from .raster import SpikeRaster
 from .process_runner import ProcessRunner
 from .runner import Runner
@@ -25,6 +29,7 @@ from .sweep_tab import SweepPanel
 from .views import (ActivityView, CurvesView, HistogramView, LRView, MembraneView, RasterView,
                     SurrogateView)
 
+IDLE_COUNTER = "step 0 · epoch 0.00 · – samples/s"
 DRAIN_MS = 200  # 5 redraws a second: live, and half the browser work of 10
 GROUP_TITLES = {"surrogate": "Surrogate gradient", "quantization": "Quantization", "loss": "Loss & dropout",
                 "sparsity": "Sparsity loss", "optimizer": "Optimizer & LR schedule", "network": "Network",
@@ -63,6 +68,24 @@ export function render({ model }) {
   return span
 }
 """
+
+
+def _own_stylesheets(viewable, root) -> None:
+    """Render hook: Panel's stylesheets come from where the page can always reach them.
+
+    Panel 1.9 creates them as links to cdn.holoviz.org and rewrites them on some routes only,
+    so an offline page (a workshop room) lost its styles:
+    - served, the page handler points them at this server's copy, but a session whose models
+      are built outside that handler kept the CDN links (seen in ~1 of 8 page loads);
+    - inline in a notebook (``pn.extension(inline=True)``), Panel's own route puts the CSS text
+      in; its ipywidgets route (jupyter_bokeh) did not.
+    """
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        patch_model_css(root, dist_url=get_dist_path(cdn=False))
+    elif pn.config.inline:
+        for model in root.select({"type": UIElement}):
+            patch_inline_stylesheets(model)
 
 
 class Explorer(Viewer):
@@ -123,8 +146,8 @@ class Explorer(Viewer):
         self.reset.on_click(lambda e: self._restart("reset"))
         self.speed = pn.widgets.FloatSlider(label="pause between steps (s)", start=0, end=0.5, step=0.01, value=0)
         self.speed.param.watch(lambda e: self.runner.set_delay(e.new), "value")
-        self.counter = pn.pane.Markdown("step 0 · epoch 0.00 · – samples/s", css_classes=["qsnn-counter"])
-        self.message = pn.pane.Alert("", alert_type="warning", visible=False)
+        self.counter = LiveText(text=IDLE_COUNTER, sizing_mode="stretch_width")
+        self.message = LiveText(kind="warning", visible=False, sizing_mode="stretch_width")
         self.probe_index = pn.widgets.IntInput(label="probe sample (validation index)", value=0, start=0)
         self.probe_index.param.watch(lambda e: self.runner.select_probe(e.new), "value")
         self.trace_layer = pn.widgets.IntInput(label="trace layer", value=0, start=0, width=110)
@@ -167,7 +190,7 @@ class Explorer(Viewer):
         main = pn.Column(pn.pane.Markdown("## qsnn explorer: spiking networks, live"), controls,
                          self.counter, self.message, probe_row, plots, self.page_ready, sizing_mode="stretch_width")
         tabs = pn.Tabs(("Train", main), ("Sweep", self.sweep), sizing_mode="stretch_width")
-        return pn.Row(sidebar, tabs, sizing_mode="stretch_width")
+        return pn.Row(sidebar, tabs, sizing_mode="stretch_width", hooks=[_own_stylesheets])
 
     def _raster_pane(self):
         return self.raster if self.raster_kind == "canvas" else self.raster.fig
@@ -265,7 +288,7 @@ class Explorer(Viewer):
         return io.BytesIO(self.runner.weights())  # taken between two steps, also while training
 
     def _say(self, text: str, kind: str = "warning"):
-        self.message.object, self.message.alert_type, self.message.visible = text, kind, bool(text)
+        self.message.text, self.message.kind, self.message.visible = text, kind, bool(text)
 
     # ---- the drain: runs on the event loop ----
     def drain(self):
@@ -285,7 +308,7 @@ class Explorer(Viewer):
             if isinstance(item, tuple):  # ("reset", run_id, RunInfo): a new trainer is in place
                 frames, evals, info = [], [], item[2]
                 self._steps_per_epoch = info.steps_per_epoch
-                self.counter.object = "step 0 · epoch 0.00 · – samples/s"
+                self.counter.text = IDLE_COUNTER
                 self.lr.draw(self.config, self.config.epochs * self._steps_per_epoch)
                 self.activity.show_layers(info.lif_layers)
             elif item.kind == "step":
@@ -301,7 +324,7 @@ class Explorer(Viewer):
             last = frames[-1]
             self.lr.move(last.step - 1, last.lr)
             rate = sum(f.samples_per_s * f.step_time for f in frames) / sum(f.step_time for f in frames)
-            self.counter.object = (f"step {last.step} · epoch {last.epoch:.2f} · "
+            self.counter.text = (f"step {last.step} · epoch {last.epoch:.2f} · "
                                    f"{rate:,.0f} samples/s · loss {last.loss:.4g} · "
                                    f"batch accuracy {last.accuracy:.3f}")
         snap = self.runner.snapshot

@@ -24,6 +24,7 @@ from ..cli import parse_grid
 from ..config import TrainConfig
 from ..presets import preset
 from ..sweep import expand_grid, local_cluster, sweep
+from .live_text import LiveText
 
 DRAIN_MS = 250
 MAX_CELLS = 400  # bound on the heatmap (and on the runs one click can start, with MAX_RUNS)
@@ -95,9 +96,9 @@ class SweepPanel(Viewer):
         self.stop_button = pn.widgets.Button(label="Stop", color="warning", width=80, disabled=True)
         self.run_button.on_click(lambda e: self.run())
         self.stop_button.on_click(lambda e: self._stop.set())
-        self.progress = pn.pane.Markdown("Choose two parameters and their values, then **Run sweep**.")
-        self.dashboard = pn.pane.Markdown("")
-        self.message = pn.pane.Alert("", alert_type="warning", visible=False)
+        self.progress = LiveText(text="Choose two parameters and their values, then press Run sweep.")
+        self.dashboard = LiveText()
+        self.message = LiveText(kind="warning", visible=False)
         self.source = ColumnDataSource(self._empty())
         self.acc_mapper = LinearColorMapper(palette=Viridis256, low=0.0, high=1.0, nan_color="#e8e8e8")
         self.spike_mapper = LinearColorMapper(palette=Viridis256, low=0.0, high=1.0, nan_color="#e8e8e8")
@@ -167,7 +168,7 @@ class SweepPanel(Viewer):
         self.source.data = {"x": [c[0] for c in cells], "y": [c[1] for c in cells], "acc": nan, "spikes": list(nan),
                             "acc_label": [""] * len(cells), "spikes_label": [""] * len(cells),
                             "n": [0] * len(cells), "errors": [0] * len(cells)}
-        self.progress.object = f"0 / {total} runs finished"
+        self.progress.text = f"0 / {total} runs finished"
 
     # ---- the thread ----
     def _work(self, base, grid, seeds):
@@ -207,10 +208,10 @@ class SweepPanel(Viewer):
             if kind == "row":
                 self._add_row(value)
             elif kind == "dashboard":
-                self.dashboard.object = f"Dask dashboard: [{value}]({value})" if value else ""
+                self.dashboard.param.update(text=f"Dask dashboard: {value}" if value else "", link=value or "")
             elif kind == "done":
                 self.run_button.disabled, self.stop_button.disabled = False, True
-                self.progress.object = f"{self._done} / {self._total} runs {value}, {self._errors} with errors"
+                self.progress.text = f"{self._done} / {self._total} runs {value}, {self._errors} with errors"
                 if value.startswith("failed"):
                     self._say(f"Sweep {value}")
 
@@ -237,10 +238,10 @@ class SweepPanel(Viewer):
         finite = [v for v in self.source.data["spikes"] if not math.isnan(v)]
         if finite:
             self.spike_mapper.low, self.spike_mapper.high = min(finite), max(max(finite), min(finite) + 1e-9)
-        self.progress.object = f"{self._done} / {self._total} runs finished, {self._errors} with errors"
+        self.progress.text = f"{self._done} / {self._total} runs finished, {self._errors} with errors"
 
     def _say(self, text: str):
-        self.message.object, self.message.visible = text, bool(text)
+        self.message.text, self.message.visible = text, bool(text)
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the sweep (after the task in hand) and close the cluster this panel started."""

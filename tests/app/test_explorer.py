@@ -37,15 +37,15 @@ def test_cold_change_resets_and_keeps_the_old_curves_as_a_labelled_ghost(explore
     assert explorer.runner.trainer.cfg.num_steps == 8
     assert len(explorer.curves.ghosts[0].data["step"]) == 10 and len(explorer.curves.train.data["step"]) == 0
     assert explorer.curves.labels[0] == "before: num_steps 6→8"
-    assert "Run reset (num_steps 6→8)" in explorer.message.object
+    assert "Run reset (num_steps 6→8)" in explorer.message.text
 
 
 def test_bad_import_changes_nothing_and_says_why(explorer):
     before = explorer.config
     explorer._on_import(type("E", (), {"new": json.dumps({"lr": 7.0}).encode()})())
-    assert "Config not imported" in explorer.message.object and "lr=7.0 is out of range" in explorer.message.object
+    assert "Config not imported" in explorer.message.text and "lr=7.0 is out of range" in explorer.message.text
     explorer._on_import(type("E", (), {"new": b"{not json"})())
-    assert "not valid JSON" in explorer.message.object
+    assert "not valid JSON" in explorer.message.text
     assert explorer.config == before
 
 
@@ -58,7 +58,7 @@ def test_export_import_round_trip(explorer):
 
 def test_out_of_range_widget_value_is_reported_not_applied(explorer):
     explorer.state.hidden = "32, nope"
-    assert "Not applied" in explorer.message.object and "hidden" in explorer.message.object
+    assert "Not applied" in explorer.message.text and "hidden" in explorer.message.text
     assert explorer.config.hidden == (32,)
 
 
@@ -74,7 +74,7 @@ def test_weights_download_is_a_loadable_checkpoint(explorer, tmp_path, settle):
 def test_divergence_message_reaches_the_page(explorer, settle):
     explorer.runner.trainer.model.blocks[-1].synapse[-1].bias.data[0] = float("nan")
     explorer.runner.play()
-    assert settle(explorer, lambda: "paused" in explorer.message.object)
+    assert settle(explorer, lambda: "paused" in explorer.message.text)
     assert explorer.message.visible and not explorer.runner.running
     explorer._restart("reset")  # and the app keeps working
     explorer.runner.play()
@@ -104,7 +104,38 @@ def test_a_failing_view_update_is_shown_and_the_next_drain_goes_on(explorer, set
 
     monkeypatch.setattr(explorer.curves, "add", broken)
     explorer.runner.step(2)
-    assert settle(explorer, lambda: calls and "view bug" in explorer.message.object)
+    assert settle(explorer, lambda: calls and "view bug" in explorer.message.text)
     monkeypatch.undo()
     explorer.runner.step(1)
     assert settle(explorer, lambda: len(explorer.curves.train.data["step"]) >= 1)
+
+
+def test_inline_in_a_notebook_no_stylesheet_links_to_a_cdn(explorer):
+    """Panel's ipywidgets route renders with ``get_root`` alone; the explorer's render hook must
+    still make every stylesheet the installed CSS text (an offline notebook can't reach a CDN)."""
+    import panel as pn
+    from bokeh.document import Document
+    from bokeh.models import ImportedStyleSheet
+    from panel.io.resources import CDN_DIST
+
+    with pn.config.set(inline=True):
+        root = explorer.__panel__().get_root(Document())
+    links = [s.url for s in root.select({"type": ImportedStyleSheet}) if s.url.startswith(CDN_DIST)]
+    used = [s for m in root.references() for s in getattr(m, "stylesheets", []) if isinstance(s, ImportedStyleSheet)
+            and s.url.startswith(CDN_DIST)]
+    assert links == [] and used == []
+
+
+def test_live_text_changes_send_no_stylesheets(explorer):
+    """The counter and the message change while training; a change must carry the text only
+    (a Markdown pane re-sends its stylesheets, resolved as CDN links in a notebook)."""
+    from bokeh.document import Document
+
+    root = explorer.__panel__().get_root(Document())
+    model = explorer.counter._models[root.ref["id"]][0]
+    sent = []
+    model.on_change("stylesheets", lambda attr, old, new: sent.append(new))
+    explorer.counter.text = "step 3 · epoch 0.10 · 1,000 samples/s"
+    explorer.message.text = "a message"
+    assert sent == []
+    assert model.data.text == "step 3 · epoch 0.10 · 1,000 samples/s"

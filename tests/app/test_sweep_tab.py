@@ -29,7 +29,7 @@ def test_bad_inputs_say_why_and_start_nothing(x, xv, y, yv, message):
     panel.x_name.value, panel.y_name.value = x, y
     panel.x_values.value, panel.y_values.value = xv, yv
     assert panel.run() is False
-    assert message in panel.message.object and panel.message.visible
+    assert message in panel.message.text and panel.message.visible
     assert panel._thread is None and panel._own_client is None
     assert panel.stop()
 
@@ -50,12 +50,12 @@ def test_a_run_fills_both_heatmaps(wait_for):
             panel.drain()
             return panel.run_button.disabled is False
         assert wait_for(filled, timeout=120)
-        assert "4 / 4 runs finished, 0 with errors" in panel.progress.object
+        assert "4 / 4 runs finished, 0 with errors" in panel.progress.text
         assert all(0 < v <= 1 for v in src.data["acc"]) and all(v > 0 for v in src.data["spikes"])
         assert src.data["n"] == [1, 1, 1, 1] and all(lbl.endswith("% (1/1)") for lbl in src.data["acc_label"])
         assert panel.acc_fig.x_range.factors == ["fast_sigmoid", "triangular"]
         assert panel.spike_mapper.low == min(src.data["spikes"]) and panel.spike_mapper.high == max(src.data["spikes"])
-        assert "Dask dashboard: [http" in panel.dashboard.object
+        assert panel.dashboard.link.startswith("http") and panel.dashboard.link in panel.dashboard.text
     finally:
         assert panel.stop()
     assert panel._cluster is None

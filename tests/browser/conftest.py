@@ -37,8 +37,6 @@ set: then they fail, so that a broken CI install cannot pass silently.
 from __future__ import annotations
 
 import os
-import pathlib
-import re
 import signal
 import socket
 import subprocess
@@ -121,17 +119,6 @@ def base_url(pytestconfig):
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
-_PANEL_CDN_CSS = re.compile(r"https://cdn\.holoviz\.org/panel/[\d.]+/dist/([\w/.-]+\.css)(\?v=[\d.]+)?")
-
-
-def _panel_css(url: str):
-    """The installed copy of a Panel stylesheet that a page asked for on Panel's CDN, or None."""
-    import panel
-    match = _PANEL_CDN_CSS.fullmatch(url)
-    path = match and pathlib.Path(panel.__file__).parent / "dist" / match.group(1)
-    return path if path and path.is_file() else None
-
-
 def _offsite(url: str) -> bool:
     parts = urllib.parse.urlsplit(url)
     return parts.scheme in ("http", "https") and parts.hostname not in _LOOPBACK_HOSTS
@@ -146,13 +133,6 @@ def offsite_requests(request):
     blocked: list[str] = []
     if "context" in request.fixturenames:
         def _abort(route):
-            # KNOWN OPEN BUG (issue #4 note): pages sometimes reference Panel's own versioned
-            # stylesheets on its CDN. Serve exactly those from the installed package; every other
-            # off-site request is aborted and fails the test that made it.
-            local = _panel_css(route.request.url)
-            if local is not None:
-                route.fulfill(path=str(local), content_type="text/css")
-                return
             blocked.append(route.request.url)
             route.abort("blockedbyclient")
 
@@ -309,12 +289,6 @@ def shared_app(_require_chromium) -> Iterator[ServerURL]:
     """One explorer server for the whole module (each page load is still its own session)."""
     servers = _Servers()
     try:
-        url = servers.start(_app_argv())
-        # One throwaway page load first: in ~1 of 3 runs the very first session of a fresh
-        # server came with Panel's stylesheets pointing at its CDN (blocked offline). The serve
-        # command now pins BOKEH_RESOURCES=server; this warm-up keeps a leftover first-page race
-        # from failing unrelated tests while that fix is verified (see the issue notes).
-        urllib.request.urlopen(url, timeout=60).read()
-        yield url
+        yield servers.start(_app_argv())
     finally:
         servers.stop_all()

@@ -4,7 +4,8 @@ A fresh JupyterLab server (offline, its own settings/workspace/runtime folders) 
 whose one cell is the README's inline recipe on a small preset, through Panel's notebook
 extension or through the ipywidgets route (jupyter_bokeh); the test runs the cell, waits
 for the canvas raster's first frame, presses Play, and checks that the step counter advances
-and new raster frames arrive while training, then Pause.
+and new raster frames arrive while training, then Pause, and that the page asked for nothing
+off-site (a CDN stylesheet would be missing offline).
 """
 import json
 import re
@@ -46,7 +47,7 @@ def lab(request, serve_command, tmp_path):
                           f"--ServerApp.root_dir={root}", "--allow-root"], timeout=120)
 
 
-def test_inline_explorer_renders_and_trains_live(lab, page):
+def test_inline_explorer_renders_and_trains_live(lab, page, offsite_requests):
     page.set_viewport_size({"width": 1500, "height": 1100})
     page.goto(f"{lab}lab/tree/inline.ipynb", wait_until="domcontentloaded")
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=WAIT_MS)
@@ -80,3 +81,5 @@ def test_inline_explorer_renders_and_trains_live(lab, page):
     layers = raster.evaluate("el => el.qsnnRaster.decoded().layers.map(l => [l.name, l.n])")
     assert step >= 20, f"the step counter reached only {step}"
     assert layers == [["hidden 1", 128], ["output", 10]]
+    # inline means self-contained: no stylesheet (or anything else) from a CDN, also after updates
+    assert offsite_requests == [], offsite_requests
