@@ -14,11 +14,13 @@ once (``PRELOAD``), so a new session trains within ~0.5 s; the server itself for
 thread pool runs (forking a process that runs threads is unsafe). A script that starts one must
 guard its entry point with ``if __name__ == "__main__":``. A child exits when told, or when
 this process's end of the pipe closes (this process died). If it dies, the reason is shown as a
-message and ``reset`` starts a new one.
+message and ``reset`` starts a new one. It runs at a lower priority (``CHILD_NICENESS``) than the
+UI.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import pickle
 import queue
 import threading
@@ -31,6 +33,10 @@ from ..config import TrainConfig
 from .runner import Runner, RunnerCommands
 
 PUMP_S = 0.05  # child → UI batching period: well under the UI's 200 ms drain
+# The child trains at this niceness (its threads inherit it): where it shares cores with the
+# server's event loop (and a browser on the same machine), they get a core the moment they need
+# one, so a slider answers fast, and training takes the rest.
+CHILD_NICENESS = 10
 # Imported once by the fork server, so a session's child starts in ~0.5 s, not ~3 s: torch,
 # torch._dynamo (torch.optim imports it on first use, 1.4 s), scikit-learn's datasets (the
 # digits8x8 loader, 1.3 s) and the engine.
@@ -136,6 +142,7 @@ class ProcessRunner(RunnerCommands):
 
 def _child_main(cfg: TrainConfig, threads: int, commands, output):
     """The child: a Runner, a thread forwarding commands into it, and this pump."""
+    os.nice(CHILD_NICENESS)  # before any thread starts, so all of them inherit it
     torch.set_num_threads(threads)
     runner = Runner(cfg)
     checkpoints: queue.Queue = queue.Queue()

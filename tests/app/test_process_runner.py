@@ -8,7 +8,7 @@ import time
 import pytest
 
 from qsnn_explorer import TrainConfig, Trainer
-from qsnn_explorer.app.process_runner import ProcessRunner
+from qsnn_explorer.app.process_runner import CHILD_NICENESS, ProcessRunner
 from qsnn_explorer.app.runner import RunInfo
 
 CFG = TrainConfig(dataset="digits8x8", hidden=(32,), num_steps=6, batch_size=64, lr=5e-3,
@@ -60,6 +60,15 @@ def test_weights_are_a_loadable_checkpoint_of_the_current_step(runner, wait_for,
     assert Trainer.load(path).step_count == 2
 
 
+def test_every_thread_of_the_child_trains_at_a_lower_priority_than_the_ui(runner, wait_for):
+    runner.play()
+    assert wait_for(lambda: last_step(runner) > 3)
+    pid = runner._process.pid
+    threads = os.listdir(f"/proc/{pid}/task")
+    nice = {int(open(f"/proc/{pid}/task/{t}/stat").read().rsplit(")", 1)[1].split()[16]) for t in threads}
+    assert nice == {min(19, os.nice(0) + CHILD_NICENESS)}, nice
+
+
 def test_a_dead_child_is_reported_and_reset_starts_a_new_one(runner, wait_for):
     os.kill(runner._process.pid, signal.SIGKILL)
     assert wait_for(lambda: any("ended unexpectedly" in m for m in runner.messages))
@@ -83,7 +92,7 @@ def test_stop_ends_the_child_within_a_second_even_while_training(runner, wait_fo
 PARENT = """
 import os, sys, time
 from qsnn_explorer import TrainConfig
-from qsnn_explorer.app.process_runner import ProcessRunner
+from qsnn_explorer.app.process_runner import CHILD_NICENESS, ProcessRunner
 r = ProcessRunner(TrainConfig(dataset="digits8x8", hidden=(8,), num_steps=4, device="cpu"), threads=1).start()
 while r.snapshot is None:
     time.sleep(0.05)
