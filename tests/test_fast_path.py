@@ -136,3 +136,26 @@ def test_the_kernels_keep_the_callers_torch_thread_count():
                "print(a, torch.get_num_threads())")
     out = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["1", "1"]
+
+
+def test_conv_in_time_chunks_equals_one_call_batch_norm_included(monkeypatch):
+    """The fast engine convolves a few steps at a time; batch norm still pools all T·B maps."""
+    from torch import nn
+
+    from qsnn_explorer import models
+
+    torch.manual_seed(0)
+    synapse = nn.Sequential(models.QuantConv2d(2, 4, 3), nn.AvgPool2d(2), nn.BatchNorm2d(4)).double()
+    block = models.Block(synapse, None)
+    monkeypatch.setattr(models, "CONV_CHUNK_SAMPLES", 6)  # batch 3: chunks of 2, 2 and 1 steps
+    x = torch.rand(5, 3, 2, 8, 8, dtype=torch.float64)
+    results = []
+    for chunked in (True, False):
+        synapse[2].reset_running_stats()
+        xi = x.clone().requires_grad_()
+        out = block._conv_in_chunks(xi) if chunked else synapse(xi.flatten(0, 1)).unflatten(0, (5, 3))
+        (out * torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out)).sum().backward()
+        results.append((out.detach(), xi.grad, synapse[0].weight.grad.clone(), synapse[2].running_var.clone()))
+        synapse.zero_grad()
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
