@@ -29,7 +29,7 @@ class LiveText(JSComponent):
 export function render({ model }) {
   const div = document.createElement("div")
   const show = () => {
-    div.className = `live-text ${model.kind}`
+    div.className = `qsnn-text ${model.kind}`
     if (!model.link) {
       div.textContent = model.text
       return
@@ -47,8 +47,12 @@ export function render({ model }) {
 }
 """
     _stylesheets = [
-        ".live-text { font-size: 14px; line-height: 1.4; overflow-wrap: anywhere; }",
-        ".live-text:not(.plain) { padding: 0.6em 1em; border: 1px solid; border-radius: 6px; }",
-        *(f".live-text.{kind} {{ background: {bg}; color: {fg}; border-color: {border}; }}"
+        ".qsnn-text { font-size: 14px; line-height: 1.4; overflow-wrap: anywhere; }",
+        ".qsnn-text:not(.plain) { padding: 0.6em 1em; border: 1px solid; border-radius: 6px; }",
+        *(f".qsnn-text.{kind} {{ background: {bg}; color: {fg}; border-color: {border}; }}"
           for kind, (bg, fg, border) in _BOXES.items()),
-    ]
+    ]  # not ".live-text": Panel gives the component's own element that class
+
+    def __init__(self, **params):
+        params.setdefault("margin", (5, 10))  # as Panel's text panes
+        super().__init__(**params)
