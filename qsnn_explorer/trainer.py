@@ -13,6 +13,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 import torch
 from torch import Tensor
@@ -395,14 +396,18 @@ class Trainer:
                      inputs=seq[:, 0].flatten(1).float().cpu(), layers=layers, output=rec.out[:, 0].float().cpu())
 
     # ---- persistence ----
-    def save(self, path: str | os.PathLike) -> None:
-        """Write weights, optimizer and RNG state and the config to ``path`` atomically (exact resume)."""
-        path = os.fspath(path)
+    def save(self, path: str | os.PathLike | BinaryIO) -> None:
+        """Write weights, optimizer and RNG state and the config (exact resume) to ``path``,
+        atomically, or into an open binary file (e.g. ``io.BytesIO``)."""
         state = {"format": 1, "config": self.cfg.to_dict(), "model": self.model.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "step": self.step_count,
                  "rng": {"shuffle": self._shuffle_gen.get_state(), "noise": self._noise_gen.get_state()},
                  "order": None if self._order is None else self._order.cpu(), "batch_index": self._batch_index,
                  "window": list(self._window)}
+        if hasattr(path, "write"):
+            torch.save(state, path)
+            return
+        path = os.fspath(path)
         folder = os.path.dirname(os.path.abspath(path))
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=".qsnn-", suffix=".tmp")
         try:

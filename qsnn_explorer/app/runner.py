@@ -9,9 +9,8 @@ exception pauses the run with a message; the thread itself never dies from one.
 """
 from __future__ import annotations
 
-import os
+import io
 import queue
-import tempfile
 import threading
 import time
 from collections import deque
@@ -232,14 +231,9 @@ class Runner(RunnerCommands):
     def _checkpoint(self) -> bytes:
         if self.trainer is None:
             return b""
-        fd, path = tempfile.mkstemp(suffix=".pt")
-        os.close(fd)
-        try:
-            self.trainer.save(path)
-            with open(path, "rb") as fh:
-                return fh.read()
-        finally:
-            os.unlink(path)
+        buffer = io.BytesIO()
+        self.trainer.save(buffer)
+        return buffer.getvalue()
 
     def _pause(self, message: str):
         self.running, self._pending_steps, self._epoch_target = False, 0, None
