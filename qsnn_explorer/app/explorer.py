@@ -91,8 +91,6 @@ def _own_stylesheets(viewable, root) -> None:
 class Explorer(Viewer):
     """One session's explorer: its own state, runner and views."""
 
-    status = param.String(default="", doc="What the app wants the user to know")
-
     def __init__(self, config: TrainConfig | None = None, raster: str = "canvas", runner: str = "process",
                  **params):
         """``raster``: "canvas" (the live canvas raster, ``SpikeRaster``) or "bokeh" (the Bokeh
@@ -325,8 +323,8 @@ class Explorer(Viewer):
             self.lr.move(last.step - 1, last.lr)
             rate = sum(f.samples_per_s * f.step_time for f in frames) / sum(f.step_time for f in frames)
             self.counter.text = (f"step {last.step} · epoch {last.epoch:.2f} · "
-                                   f"{rate:,.0f} samples/s · loss {last.loss:.4g} · "
-                                   f"batch accuracy {last.accuracy:.3f}")
+                                 f"{rate:,.0f} samples/s · loss {last.loss:.4g} · "
+                                 f"batch accuracy {last.accuracy:.3f}")
         snap = self.runner.snapshot
         if snap is not None and snap is not getattr(self, "_shown", None):
             self._shown = snap
