@@ -1,9 +1,18 @@
-"""Start a server process for a browser benchmark and wait until its port accepts connections."""
+"""What the browser benchmarks share: chromium's flags, a free port, a started server."""
 from __future__ import annotations
 
 import socket
 import subprocess
 import time
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def start_and_wait(argv: list[str], port: int, what: str, env: dict | None = None,

@@ -18,17 +18,14 @@ import argparse
 import json
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
 from _report import publish  # benchmarks/ is on sys.path when run as a script
-from _servers import start_and_wait
+from _servers import CHROMIUM_ARGS, free_port, start_and_wait
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
 COUNTER = re.compile(r"^step (\d+) · ")
 
 COUNT_UPDATES_JS = """(seconds) => new Promise(resolve => {
@@ -77,12 +74,6 @@ def headless_in_worker(seconds: float, threads: int, cpus: set[int] | None) -> d
                          capture_output=True, text=True, check=True,
                          preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None)
     return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve(port: int, cpus: set[int] | None) -> subprocess.Popen:

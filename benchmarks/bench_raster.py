@@ -26,17 +26,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
 import time
 
 from _report import publish  # benchmarks/ is on sys.path when run as a script
-from _servers import start_and_wait
+from _servers import CHROMIUM_ARGS, free_port, start_and_wait
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
 SIZES = [(100, 100), (1000, 100), (1000, 500)]
 P_SPIKE = 0.1
 PUSH_MS = 16
@@ -196,10 +193,6 @@ BOKEH_E2E_JS = """async (seconds) => {
 
 
 # ------------------------------------------------------------------------------ driver
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_server(port: int) -> subprocess.Popen:
