@@ -163,10 +163,9 @@ def open_app(context):
 def test_page_loads_without_console_errors(shared_app, page, console_errors, offsite_requests, open_app):
     open_app(page, shared_app)
     expect(counter(page)).to_have_text(IDLE_COUNTER)
-    borders = counter(page).evaluate(  # the text and its ancestors up to the component's host
-        "e => { const s = []; for (let n = e; n; n = n.parentElement || n.getRootNode().host) {"
-        " s.push(getComputedStyle(n).borderTopStyle); if (n.classList.contains('bk-panel-models-esm-JSComponent')"
-        " || s.length > 4) break } return s }")
+    borders = counter(page).evaluate(  # the text and 4 levels of its wrappers, across shadow roots
+        "e => { const s = []; for (let n = e; n && s.length < 5; n = n.parentElement || n.getRootNode().host)"
+        " s.push(getComputedStyle(n).borderTopStyle); return s }")
     assert set(borders) == {"none"}, borders  # plain text, no box
     wait_for(lambda: page.locator("canvas").count(), lambda n: n > 5, UPDATE_S, "the plots' canvases")
     for name in ("fig_loss", "fig_accuracy", "fig_surrogate", "fig_weights"):
