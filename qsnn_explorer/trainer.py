@@ -98,6 +98,12 @@ class Probe:
     output: Tensor             # O(t) [T, classes]
 
 
+def _own(t: Tensor) -> Tensor:
+    """A CPU copy holding only ``t``'s elements. A view keeps its whole base alive and pickles
+    it whole: the probe image, a view of the validation set, made every app snapshot 3 MB."""
+    return t.detach().to("cpu", copy=True).contiguous()
+
+
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -388,12 +394,12 @@ class Trainer:
         rec = self.model(seq, static)
         names = [f"hidden {i + 1}" for i in range(rec.n_hidden)] + ["output"] * (len(rec.spikes) - rec.n_hidden)
         layers = tuple(
-            LayerProbe(name, s[:, 0].flatten(1).to(torch.uint8).cpu(), m[:, 0].flatten(1).float().cpu(),
+            LayerProbe(name, _own(s[:, 0].flatten(1).to(torch.uint8)), _own(m[:, 0].flatten(1).float()),
                        float(layer.threshold))
             for name, s, m, layer in zip(names, rec.spikes, rec.mems, self.model.lif_layers))
         image = x[0].float().sum(0) if self.data.temporal else x[0]
-        return Probe(label=int(data.y[index]), prediction=int(predict(rec.out)[0]), image=image.cpu(),
-                     inputs=seq[:, 0].flatten(1).float().cpu(), layers=layers, output=rec.out[:, 0].float().cpu())
+        return Probe(label=int(data.y[index]), prediction=int(predict(rec.out)[0]), image=_own(image),
+                     inputs=_own(seq[:, 0].flatten(1).float()), layers=layers, output=_own(rec.out[:, 0].float()))
 
     # ---- persistence ----
     def save(self, path: str | os.PathLike | BinaryIO) -> None:

@@ -1,5 +1,6 @@
 """Trainer behaviour: learning, determinism, hot/cold changes, divergence, probes, save/load."""
 import math
+import pickle
 
 import pytest
 import torch
@@ -109,6 +110,17 @@ def test_probe_shapes(digits, small_cfg):
     assert probe.label == int(digits.val.y[3])
     with pytest.raises(ValueError, match="probe index"):
         trainer.probe(10_000)
+
+
+@pytest.mark.parametrize("encoder", ["direct", "rate"])
+def test_probe_pickles_only_its_own_elements(digits, small_cfg, encoder):
+    """The app's child process pickles a probe 5 times a second: a view into the dataset would
+    carry the whole dataset's storage along."""
+    probe = Trainer(small_cfg.replace(encoder=encoder), digits).probe(3, "val")
+    tensors = [probe.image, probe.inputs, probe.output, *(t for layer in probe.layers for t in (layer.spikes, layer.mem))]
+    own = sum(t.numel() * t.element_size() for t in tensors)
+    assert all(t.untyped_storage().nbytes() == t.numel() * t.element_size() for t in tensors)
+    assert len(pickle.dumps(probe)) < own + 10_000
 
 
 def test_save_load_round_trip(tmp_path, digits, small_cfg):
