@@ -113,10 +113,11 @@ class Runner(RunnerCommands):
         self._commands: queue.Queue = queue.Queue()
         self._stop = threading.Event()
         self._last_snapshot = 0.0
-        self._thread = threading.Thread(target=self._loop, name="qsnn-runner", daemon=True)
+        self._thread = threading.Thread(target=self.run, name="qsnn-runner", daemon=True)
 
     # ---- commands (any thread) ----
     def start(self) -> "Runner":
+        """Build the trainer and train in a thread of this process."""
         self.submit("reset", self.cfg)
         self._thread.start()
         return self
@@ -153,7 +154,10 @@ class Runner(RunnerCommands):
         return self.trainer is not None and (
             self.running or self._pending_steps > 0 or self._epoch_target is not None)
 
-    def _loop(self):
+    def run(self):
+        """Handle commands and train in the calling thread until ``stop()``: what ``start``'s
+        thread runs; the process runner's child runs it in its main thread (process_runner.py).
+        A ``reset`` command builds the trainer."""
         while not self._stop.is_set():
             busy = self._busy
             try:  # every queued command is handled before the next step

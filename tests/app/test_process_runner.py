@@ -69,6 +69,16 @@ def test_every_thread_of_the_child_trains_at_a_lower_priority_than_the_ui(runner
     assert nice == {min(19, os.nice(0) + CHILD_NICENESS)}, nice
 
 
+def test_the_child_trains_in_its_main_thread(runner, wait_for):
+    """Where glibc's main heap keeps a step's freed tensors mapped (process_runner.py)."""
+    runner.play()
+    assert wait_for(lambda: last_step(runner) > 200)
+    pid = runner._process.pid
+    cpu = {t: sum(map(int, open(f"/proc/{pid}/task/{t}/stat").read().rsplit(")", 1)[1].split()[11:13]))
+           for t in os.listdir(f"/proc/{pid}/task")}
+    assert max(cpu, key=cpu.get) == str(pid), cpu
+
+
 def test_a_dead_child_is_reported_and_reset_starts_a_new_one(runner, wait_for):
     os.kill(runner._process.pid, signal.SIGKILL)
     assert wait_for(lambda: any("ended unexpectedly" in m for m in runner.messages))
