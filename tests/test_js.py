@@ -25,7 +25,7 @@ def node():
         if _ci():
             pytest.fail("CI is set but `node` is not on PATH (apt-get install nodejs); "
                         "the JS tests must not be skipped in CI", pytrace=False)
-        pytest.skip("`node` not on PATH: the JS unit tests of js/raster.js need Node ≥ 18")
+        pytest.skip("`node` not on PATH: the JS unit tests of js/raster.js and js/chart.js need Node ≥ 18")
     return NODE
 
 
@@ -76,3 +76,28 @@ def test_python_pack_decodes_in_javascript(node, tmp_path):
     for rows, m in ((slice(0, 5), mem[0]), (slice(5, 8), mem[1])):
         step = (m.max() - m.min()) / 255
         assert np.abs(got[rows] - want[rows]).max() <= step / 2 + 1e-5  # 8-bit: half a step at most
+
+
+_DECODE_CHART = """
+import { decodeChart } from "./js/chart.js";
+import { readFileSync } from "node:fs";
+const c = decodeChart(readFileSync(process.argv[1]));
+console.log(JSON.stringify({ ...c, series: c.series.map(s => ({ ...s, x: Array.from(s.x), y: Array.from(s.y) })) }));
+"""
+
+
+def test_python_chart_decodes_in_javascript(node, tmp_path):
+    from qsnn_explorer.app.live_chart import Series, pack_chart
+    series = [Series([1, 2, 3], [0.5, -1.25, 3], label="train ñ", dash=True),
+              Series([0, 1, 2], [7, 9], kind="bars"), Series([0.5], kind="vlines", color="red")]
+    path = tmp_path / "chart.bin"
+    path.write_bytes(pack_chart({"title": "loss", "y_log": True, "hlines": [{"y": 1.0}]}, series))
+    proc = subprocess.run([node, "--input-type=module", "-e", _DECODE_CHART, str(path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert (out["title"], out["y_log"], out["hlines"]) == ("loss", True, [{"y": 1.0}])
+    assert [(s["label"], s["kind"], s["dash"], s["x"], s["y"]) for s in out["series"]] == [
+        ("train ñ", "line", True, [1, 2, 3], [0.5, -1.25, 3]), ("", "bars", False, [0, 1, 2], [7, 9]),
+        ("", "vlines", False, [0.5], [])]
+    assert out["series"][2]["color"] == "red"

@@ -120,8 +120,8 @@ class Explorer(Viewer):
     # ---- construction ----
     def _views(self):
         self.curves, self.activity = CurvesView(), ActivityView()
+        theme = "dark" if pn.config.theme == "dark" else "light"
         if self.raster_kind == "canvas":
-            theme = "dark" if pn.config.theme == "dark" else "light"
             self.raster = SpikeRaster(height=320, theme=theme, min_width=300)
             self.raster.param.watch(self._on_select, "selected")
         else:
@@ -130,6 +130,9 @@ class Explorer(Viewer):
         self.sweep = SweepPanel(self.config)  # grids of the current config on a Dask cluster
         self.lr, self.surrogate, self.histogram = LRView(), SurrogateView(), HistogramView()
         self.surrogate.draw(self.config)
+        for chart in (self.curves.loss, self.curves.accuracy, self.activity.rates, self.activity.cost,
+                      self.membrane.chart, self.lr.chart, self.histogram.chart):
+            chart.theme = theme
 
     def _controls(self):
         self.play = pn.widgets.Button(label="Play", color="success", width=80)
@@ -182,8 +185,8 @@ class Explorer(Viewer):
         controls = pn.Row(self.play, self.pause, self.step_one, self.step_epoch, self.reset, self.speed)
         probe_row = pn.Row(self.probe_index, self.trace_layer, self.trace_neurons, self.hist_layer)
         plots = pn.GridBox(
-            self.curves.loss, self.curves.accuracy, self._raster_pane(), self.membrane.fig,
-            self.surrogate.fig, self.histogram.fig, self.lr.fig, self.activity.rates, self.activity.cost,
+            self.curves.loss, self.curves.accuracy, self._raster_pane(), self.membrane.chart,
+            self.surrogate.fig, self.histogram.chart, self.lr.chart, self.activity.rates, self.activity.cost,
             ncols=2, sizing_mode="stretch_width")
         main = pn.Column(pn.pane.Markdown("## qsnn explorer: spiking networks, live"), controls,
                          self.counter, self.message, probe_row, plots, self.page_ready, sizing_mode="stretch_width")

@@ -21,11 +21,11 @@ def test_hot_change_keeps_training_and_redraws_the_surrogate(explorer, settle):
 
 def test_bit_width_change_shows_the_levels(explorer, settle):
     explorer.runner.step()
-    assert settle(explorer, lambda: explorer.histogram.fig.title.text.endswith("(float)"))
+    assert settle(explorer, lambda: explorer.histogram.chart.title.endswith("(float)"))
     explorer.state.weight_bits = 4
     explorer.runner.step()
     assert settle(explorer, lambda: explorer.histogram.n_levels == 15)
-    assert "4-bit: 15 levels" in explorer.histogram.fig.title.text
+    assert "4-bit: 15 levels" in explorer.histogram.chart.title
 
 
 def test_cold_change_resets_and_keeps_the_old_curves_as_a_labelled_ghost(explorer, settle):
@@ -37,6 +37,8 @@ def test_cold_change_resets_and_keeps_the_old_curves_as_a_labelled_ghost(explore
     assert explorer.runner.trainer.cfg.num_steps == 8
     assert len(explorer.curves.ghosts[0].data["step"]) == 10 and len(explorer.curves.train.data["step"]) == 0
     assert explorer.curves.labels[0] == "before: num_steps 6→8"
+    ghost = explorer.curves.accuracy.series[0]  # drawn first, under the new run, faded and labelled
+    assert (ghost.label, ghost.color, len(ghost.x)) == ("before: num_steps 6→8", "gray", 10)
     assert "Run reset (num_steps 6→8)" in explorer.message.text
 
 

@@ -91,12 +91,12 @@ def test_a_clicked_neuron_becomes_the_first_membrane_trace(explorer, settle):
     explorer.raster.selected = [0, 17]  # what a click in the browser sends
     assert explorer.trace_layer.value == 0
     assert explorer.trace_neurons.value == "17, 0, 1"
-    assert "neurons [17, 0, 1]" in explorer.membrane.fig.title.text
+    assert "neurons [17, 0, 1]" in explorer.membrane.chart.title
     u = explorer._shown.probe.layers[0].mem[:, 17].numpy()
-    np.testing.assert_allclose(explorer.membrane.sources[0].data["u"], u)
+    np.testing.assert_allclose(explorer.membrane.chart.series[0].y, u)
     explorer.raster.selected = [1, 3]  # another layer: its neuron alone
     assert (explorer.trace_layer.value, explorer.trace_neurons.value) == (1, "3")
-    assert "neurons [3]" in explorer.membrane.fig.title.text
+    assert "neurons [3]" in explorer.membrane.chart.title
 
 
 def test_the_bokeh_raster_stays_available_for_static_export(app_cfg, wait_for, settle):

@@ -1,9 +1,10 @@
 """The served explorer in a real browser: play/pause/step, live plots, hot controls, sessions.
 
-Plots are Bokeh canvases, so their contents are read from the page's Bokeh document:
-``window.Bokeh.documents[0].get_model_by_name(name)`` on the ``name=`` given to figures and
-ColumnDataSources in ``qsnn_explorer/app/views.py`` (a figure's title text, a source's length
-or a column). Widgets live in Panel's shadow DOM; Playwright's locators pierce it.
+Plots are canvases, so their contents are read from the page: a live chart (js/chart.js) from
+its element (``.qsnn-chart[data-chart=NAME]``, ``el.qsnnChart.chart()``: what the page decoded
+and drew), the Bokeh surrogate figure from the page's Bokeh document
+(``get_model_by_name`` on the ``name=`` given in ``qsnn_explorer/app/views.py``). Widgets live
+in Panel's shadow DOM; Playwright's locators pierce it.
 
 Most tests share one server (``shared_app``; each page load is its own session with its own
 engine) and pause every page they opened at teardown, so no session keeps training while
@@ -41,11 +42,38 @@ _MODEL_JS = """([name, what]) => {
 }"""
 
 
+_CHART_JS = """el => { const c = el.qsnnChart.chart();
+  return c && { title: c.title, series: c.series.map(s => ({ label: s.label, kind: s.kind,
+                                                           x: Array.from(s.x), y: Array.from(s.y) })) } }"""
+
+
 # --------------------------------------------------------------------------- helpers
 def model(page: Page, name: str, what: str):
     """Read a named Bokeh model in the page: ``"title"`` (figure), ``"length"`` or a column
     name (ColumnDataSource). None when no model has that name (yet)."""
     return page.evaluate(_MODEL_JS, [name, what])
+
+
+def chart(page: Page, name: str) -> dict | None:
+    """The live chart ``name`` as the page last decoded it: ``{title, series: [{label, kind, x,
+    y}]}``; None before its first payload."""
+    return page.locator(f'.qsnn-chart[data-chart="{name}"]').evaluate(_CHART_JS)
+
+
+def chart_title(page: Page, name: str) -> str | None:
+    c = chart(page, name)
+    return c and c["title"]
+
+
+def series(page: Page, name: str, label: str, kind: str = "line", column: str = "x") -> list | None:
+    """One column of the series of chart ``name`` with that label and kind (None: no such series)."""
+    c = chart(page, name)
+    found = [s[column] for s in (c["series"] if c else []) if s["label"] == label and s["kind"] == kind]
+    return found[0] if found else None
+
+
+def train_steps(page: Page) -> list:
+    return series(page, "loss", "train") or []
 
 
 def wait_for(read, ok, timeout: float, what):
@@ -168,12 +196,12 @@ def test_page_loads_without_console_errors(shared_app, page, console_errors, off
         " s.push(getComputedStyle(n).borderTopStyle); return s }")
     assert set(borders) == {"none"}, borders  # plain text, no box
     wait_for(lambda: page.locator("canvas").count(), lambda n: n > 5, UPDATE_S, "the plots' canvases")
-    for name in ("fig_loss", "fig_accuracy", "fig_surrogate", "fig_weights"):
-        assert model(page, name, "title") is not None, f"no figure named {name!r} in the page"
+    assert model(page, "fig_surrogate", "title") is not None, "no Bokeh figure 'fig_surrogate' in the page"
+    assert [chart_title(page, name) for name in ("loss", "accuracy")] == ["loss", "accuracy"]
     # The surrogate curve is drawn before training; the weights histogram after the first snapshot.
     assert wait_for(lambda: model(page, "surrogate_current", "length"), bool, UPDATE_S, "surrogate curve") == 501
-    wait_for(lambda: model(page, "weights_bars", "length"), bool, UPDATE_S, "weights histogram")
-    assert model(page, "curves_train", "length") == 0
+    wait_for(lambda: series(page, "weights", "", "bars", "y"), bool, UPDATE_S, "weights histogram")
+    assert train_steps(page) == []
     assert console_errors == []
     assert offsite_requests == []
 
@@ -185,16 +213,16 @@ def test_play_advances_the_counter_and_the_curves(shared_app, page, console_erro
     wait_for(lambda: step_of(page), lambda s: s > first + 5, UPDATE_S, "the step counter to advance")
     # One epoch of mnist5k is 63 steps at batch 64: then a validation point is added.
     wait_for(lambda: step_and_epoch(page)[1], lambda e: e >= 1.0, 20, "epoch ≥ 1.00")
-    wait_for(lambda: model(page, "curves_val", "length"), lambda n: n and n >= 1, UPDATE_S,
+    wait_for(lambda: series(page, "loss", "validation", "points"), bool, UPDATE_S,
              "a validation point on the curves")
     button(page, "Pause").click()
     step = settle(page)
     # Every step is one point of the train curves; validation accuracy after an epoch is real.
-    steps = wait_for(lambda: model(page, "curves_train", "step"), lambda s: s and s[-1] == step, UPDATE_S,
+    steps = wait_for(lambda: train_steps(page), lambda s: s and s[-1] == step, UPDATE_S,
                      f"the train curve to end at step {step}")
     assert steps == list(range(1, step + 1))
-    val_acc = model(page, "curves_val", "accuracy")
-    assert model(page, "curves_val", "step")[0] == 63
+    val_acc = series(page, "accuracy", "validation", "points", "y")
+    assert series(page, "accuracy", "validation", "points")[0] == 63
     assert 0.5 < val_acc[0] <= 1.0, val_acc
     assert console_errors == []
 
@@ -219,9 +247,9 @@ def test_surrogate_sharpness_redraws_the_surrogate_plot(shared_app, page, consol
 
 def test_weight_bits_change_the_histogram_levels_while_playing(shared_app, page, console_errors, open_app):
     open_app(page, shared_app)
-    wait_for(lambda: model(page, "fig_weights", "title"), lambda t: t and "(float)" in t, UPDATE_S,
+    wait_for(lambda: chart_title(page, "weights"), lambda t: t and "(float)" in t, UPDATE_S,
              "the float weights histogram")
-    assert model(page, "weights_levels", "length") == 0
+    assert series(page, "weights", "", "vlines") == []
     page.get_by_text("Quantization", exact=True).click()
     bits = page.get_by_label("weight bits", exact=True)
     expect(bits).to_be_visible(timeout=UPDATE_S * 1000)
@@ -229,10 +257,10 @@ def test_weight_bits_change_the_histogram_levels_while_playing(shared_app, page,
     button(page, "Play").click()
     wait_for(lambda: step_of(page), lambda s: s >= 2, UPDATE_S, "training to start")
     bits.select_option("4")
-    title = wait_for(lambda: model(page, "fig_weights", "title"), lambda t: "4-bit: 15 levels" in t,
+    title = wait_for(lambda: chart_title(page, "weights"), lambda t: "4-bit: 15 levels" in t,
                      UPDATE_S, "the histogram title to show 4-bit levels")
     assert title.startswith("weights of layer 1")
-    levels = sorted(model(page, "weights_levels", "x0"))
+    levels = sorted(series(page, "weights", "", "vlines"))
     assert len(levels) == 15
     assert levels[0] == pytest.approx(-levels[-1]) and levels[7] == pytest.approx(0, abs=1e-12)
     gaps = [b - a for a, b in zip(levels, levels[1:])]
@@ -252,7 +280,7 @@ def test_pause_stops_the_counter(shared_app, page, console_errors, open_app):
     page.wait_for_timeout(1500)  # nothing to wait for: the point is that nothing happens
     assert counter(page).inner_text() == text
     assert step_of(page) == step
-    assert model(page, "curves_train", "length") == step
+    assert len(train_steps(page)) == step
     # ...and Step still moves it by exactly one.
     button(page, "Step").click()
     expect(counter(page)).to_have_text(re.compile(rf"^step {step + 1} · "), timeout=UPDATE_S * 1000)
@@ -270,8 +298,8 @@ def test_two_sessions_train_independently(shared_app, page, context, console_err
     button(page, "Play").click()
     wait_for(lambda: step_of(page), lambda s: s >= 10, 20, "session A to train 10 steps")
     expect(counter(page_b)).to_have_text(IDLE_COUNTER)
-    assert model(page_b, "curves_train", "length") == 0
-    assert model(page, "curves_train", "length") >= 10
+    assert train_steps(page_b) == []
+    assert len(train_steps(page)) >= 10
     # B's commands move only B.
     page_b.bring_to_front()
     button(page_b, "Step").click()
@@ -295,7 +323,7 @@ def test_diverging_run_pauses_with_a_message_and_the_page_keeps_working(shared_a
     set_text(lr, "1")
     # Click only once the server has handled the changes (it redraws the LR plot for lr): see
     # test_a_change_then_an_immediate_click_both_apply for what happens otherwise.
-    wait_for(lambda: model(page, "fig_lr", "title"), lambda t: t and t.endswith("peak 1"), UPDATE_S,
+    wait_for(lambda: chart_title(page, "lr"), lambda t: t and t.endswith("peak 1"), UPDATE_S,
              "the LR plot to show the new peak")
     button(page, "Play").click()
     message = page.get_by_text(PAUSED)
@@ -311,9 +339,9 @@ def test_diverging_run_pauses_with_a_message_and_the_page_keeps_working(shared_a
     # Reset starts a fresh run and clears the message; Play trains it.
     button(page, "Reset").click()
     expect(message).to_be_hidden(timeout=UPDATE_S * 1000)
-    wait_for(lambda: model(page, "curves_train", "length"), lambda n: n == 0, UPDATE_S, "the curves to clear")
+    wait_for(lambda: train_steps(page), lambda s: s == [], UPDATE_S, "the curves to clear")
     button(page, "Play").click()
-    wait_for(lambda: model(page, "curves_train", "step"), lambda s: s and s[0] == 1, UPDATE_S,
+    wait_for(lambda: train_steps(page), lambda s: s and s[0] == 1, UPDATE_S,
              "the new run's first step")
     assert console_errors == []
 
@@ -330,7 +358,7 @@ def test_a_change_then_an_immediate_click_both_apply(shared_app, page, open_app)
         input.dispatchEvent(new Event("change", {bubbles: true}));
         play.click();
     }""", [lr.element_handle(), button(page, "Play").element_handle()])
-    wait_for(lambda: model(page, "fig_lr", "title"), lambda t: t and t.endswith("peak 0.01"), 3,
+    wait_for(lambda: chart_title(page, "lr"), lambda t: t and t.endswith("peak 0.01"), 3,
              "the LR plot to show the new peak")
     wait_for(lambda: step_of(page), lambda s: s >= 1, 5, "Play to start training")
 
@@ -340,7 +368,7 @@ def test_reset_shows_step_zero(shared_app, page, open_app):
     button(page, "Step").click()
     expect(counter(page)).to_have_text(re.compile(r"^step 1 · "), timeout=UPDATE_S * 1000)
     button(page, "Reset").click()
-    wait_for(lambda: model(page, "curves_train", "length"), lambda n: n == 0, UPDATE_S, "the curves to clear")
+    wait_for(lambda: train_steps(page), lambda s: s == [], UPDATE_S, "the curves to clear")
     expect(counter(page)).to_have_text(re.compile(r"^step 0 · "), timeout=2000)
 
 
@@ -377,12 +405,12 @@ def test_importing_a_bad_config_changes_nothing(shared_app, page, console_errors
 
 def test_clicking_a_raster_neuron_shows_its_membrane_trace(shared_app, page, console_errors, open_app):
     # The raster is the canvas SpikeRaster (js/raster.js), not a Bokeh figure: its layout comes
-    # from the component (el.qsnnRaster.layout()); the membrane view is still a Bokeh figure.
+    # from the component (el.qsnnRaster.layout()); the membrane view is a live chart.
     open_app(page, shared_app)
     raster = page.locator(".qsnn-raster")
     page.wait_for_function("el => el.qsnnRaster.stats.seq >= 1 && el.qsnnRaster.layout() !== null",
                            arg=raster.element_handle(), timeout=UPDATE_S * 1000)
-    wait_for(lambda: model(page, "fig_membrane", "title"), lambda t: t and "neurons [0, 1, 2]" in t, UPDATE_S,
+    wait_for(lambda: chart_title(page, "membrane"), lambda t: t and "neurons [0, 1, 2]" in t, UPDATE_S,
              "the membrane view of the first snapshot")
     # layer labels travel in the frame: the explorer's names, not placeholders
     assert raster.evaluate("el => el.qsnnRaster.decoded().layers.map(l => l.name)") == ["hidden 1", "output"]
@@ -400,7 +428,7 @@ def test_clicking_a_raster_neuron_shows_its_membrane_trace(shared_app, page, con
     slack = 1 + math.ceil(1 / layout["cellH"])
     assert layer == 0 and abs(chosen - neuron) <= slack, (chosen, neuron, layout["cellH"])
     first = [chosen] + [n for n in (0, 1, 2) if n != chosen][:2]  # the earlier traces were 0, 1, 2
-    wait_for(lambda: model(page, "fig_membrane", "title"), lambda t: t and f"neurons {first}" in t, UPDATE_S,
+    wait_for(lambda: chart_title(page, "membrane"), lambda t: t and f"neurons {first}" in t, UPDATE_S,
              "the membrane view to trace the clicked neuron first")
     expect(page.get_by_label("trace neurons", exact=True)).to_have_value(", ".join(map(str, first)))
     assert console_errors == []
