@@ -183,7 +183,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import os
 
     if args.threads < 0:
-        print(f"error: --threads must be ≥ 1 (0: all cores but one), got {args.threads}", file=sys.stderr)
+        print(f"error: --threads must be ≥ 1 (0: all cores), got {args.threads}", file=sys.stderr)
         return 2
     # Panel's and Bokeh's assets from this server, never their CDN (offline rooms, CI).
     os.environ.setdefault("BOKEH_RESOURCES", "server")
@@ -196,7 +196,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     sys.setswitchinterval(0.0005)
     import torch
 
-    torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) - 1))
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
     origins = args.allow_websocket_origin or [f"{args.address}:{args.port}", f"localhost:{args.port}"]
     print(f"qsnn explorer on http://{args.address}:{args.port}/  (Ctrl+C stops it)", file=sys.stderr)
     # Sessions whose page closed are destroyed (and their training thread stopped) within ~1 s.
@@ -254,9 +254,9 @@ def make_parser() -> argparse.ArgumentParser:
                        help="allowed browser origin, repeatable (default: the address and localhost)")
     serve.add_argument("--show", action="store_true", help="open a browser tab")
     serve.add_argument("--threads", type=int, default=0, metavar="N",
-                       help="torch threads for training (default: all cores but one, which is left to the "
-                            "event loop and a browser on the same machine; on 2 cores that trains faster "
-                            "than 2 threads fighting the page for the CPU)")
+                       help="torch threads for training (default: all cores; training runs at a lower "
+                            "priority, so the server and a browser on the same machine get a core when "
+                            "they need one)")
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("presets", help="list presets, one line each").set_defaults(func=cmd_presets)
     return parser
