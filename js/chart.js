@@ -234,7 +234,7 @@ export function render({ model, el }) {
   over.style.cursor = "crosshair";
   root.append(base, over);
 
-  let chart = null, layout = null, error = null, hoverX = null, pending = 0, cssW = 0, cssH = 0;
+  let chart = null, layout = null, error = null, hoverX = null, pending = 0, cssW = 0, cssH = 0, overlayInk = false;
   const stats = { draws: 0, payloads: 0, errors: 0, lastDrawMs: 0, totalDrawMs: 0, seq: -1 };
   const theme = () => THEMES[model.theme] || THEMES.light;
 
@@ -313,7 +313,9 @@ export function render({ model, el }) {
     ctx.strokeStyle = th.muted;
     ctx.strokeRect(L.x0 + 0.5, L.y0 + 0.5, L.w, L.h);
     drawLegend(ctx, th, L);
-    drawOverlay();
+    // an untouched canvas costs the browser nothing to composite: the overlay is redrawn only
+    // when it has or gets the hover line
+    if (overlayInk || hoverX != null) drawOverlay();
     stats.seq = chart.seq == null ? -1 : chart.seq;
     finish(t0);
   }
@@ -346,11 +348,13 @@ export function render({ model, el }) {
     stats.totalDrawMs += stats.lastDrawMs;
   }
 
-  function drawOverlay() {
+  function drawOverlay() {  // the hover line and read-out
     const dpr = window.devicePixelRatio || 1, ctx = over.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, cssW, cssH);
+    overlayInk = false;
     if (layout == null || chart == null || hoverX == null) return;
+    overlayInk = true;
     const th = theme(), px = layout.sx(hoverX);
     ctx.strokeStyle = th.muted;
     ctx.beginPath();

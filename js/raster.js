@@ -298,7 +298,7 @@ export function render({ model, el }) {
   const bitmap = document.createElement("canvas");  // the spikes, one pixel per cell (or fewer)
 
   let decoded = null, rates = null, layout = null, error = null;
-  let hover = null, pending = 0, overlayPending = 0, cssW = 0, cssH = 0;
+  let hover = null, pending = 0, overlayPending = 0, cssW = 0, cssH = 0, overlayInk = false;
   // what tests and benchmarks read: draws done, ms spent decoding (lastPayloadMs) and drawing
   const stats = { draws: 0, lastDrawMs: 0, totalDrawMs: 0, lastPayloadMs: 0, seq: -1, payloads: 0,
                   errors: 0, spikesDrawn: 0, drawnSeq: [] };
@@ -433,7 +433,7 @@ export function render({ model, el }) {
     for (const t of niceTicks(d.T)) ctx.fillText(String(t), L.x0 + (t + 0.5) * L.cellW, axisY);
     ctx.textAlign = "left";
     ctx.fillText("time step", L.x0 + L.w + 6, axisY);
-    drawOverlay();
+    if (overlayInUse()) drawOverlay();
     stats.seq = d.seq;
     stats.drawnSeq.push(d.seq);
     if (stats.drawnSeq.length > 1000) stats.drawnSeq.splice(0, 500);
@@ -447,15 +447,27 @@ export function render({ model, el }) {
     for (const fn of drawListeners) fn(stats);
   }
 
+  // The overlay (selection, hover cell, read-out) is redrawn only when it has or gets something
+  // on it: touching a canvas or the read-out's text makes the browser composite / lay out again.
+  function overlayInUse() {
+    return overlayInk || hover != null || (model.selected || []).length === 2;
+  }
+
+  function setInfo(text) {
+    if (info.textContent !== text) info.textContent = text;
+  }
+
   function drawOverlay() {
     const dpr = window.devicePixelRatio || 1;
     const ctx = over.getContext("2d");
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.clearRect(0, 0, cssW, cssH);
+    overlayInk = false;
     const th = theme();
-    if (layout == null || decoded == null) { info.textContent = ""; return; }
+    if (layout == null || decoded == null) { setInfo(""); return; }
     const sel = model.selected || [];
     if (sel.length === 2 && sel[0] < decoded.layers.length && sel[1] < decoded.layers[sel[0]].n) {
+      overlayInk = true;
       const c = cellToPixel(layout, sel[0], sel[1], 0);
       ctx.strokeStyle = th.select;
       ctx.lineWidth = 1.5;
@@ -466,10 +478,11 @@ export function render({ model, el }) {
       ctx.strokeStyle = th.hover;
       ctx.lineWidth = 1;
       ctx.strokeRect(c.x - 0.5, c.y - 0.5, Math.max(1, c.w) + 1, Math.max(1, c.h) + 1);
+      overlayInk = true;
       hover.row = decoded.layers[hover.layer].rowStart + hover.neuron;
-      info.textContent = readout(decoded, hover);
+      setInfo(readout(decoded, hover));
     } else {
-      info.textContent = "";
+      setInfo("");
     }
     info.style.color = th.fg;
   }

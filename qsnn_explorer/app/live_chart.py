@@ -3,7 +3,7 @@
 A chart is redrawn whole from one binary ``payload`` (a ``param.Bytes``: a binary websocket
 frame, never a JSON list): a small JSON header (title, axes, the series' styles) and the
 series' numbers as float32, laid out as documented at the top of ``js/chart.js`` and written by
-:func:`pack_chart`. Long series are thinned to at most ``MAX_POINTS`` points (each bucket keeps
+:func:`pack_chart`. Long lines are thinned to at most ``MAX_POINTS`` points (each bucket keeps
 its minimum and maximum, so spikes in a loss curve stay visible). The browser redraws at most
 once per animation frame, however many payloads arrive.
 """
@@ -20,7 +20,7 @@ from panel.custom import JSComponent
 from .raster import js_path
 
 MAGIC = b"QSC1"
-MAX_POINTS = 1000  # per series: a chart is at most ~1,000 pixels wide
+MAX_POINTS = 500  # per series: about a point per pixel of a chart in the explorer's 2-column grid
 KINDS = ("line", "points", "bars", "vlines")
 
 
