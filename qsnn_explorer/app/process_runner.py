@@ -32,7 +32,7 @@ import torch
 from ..config import TrainConfig
 from .runner import Runner, RunnerCommands
 
-PUMP_S = 0.05  # child → UI batching period: well under the UI's 200 ms drain
+PUMP_S = 0.05  # child → UI batching period: well under the UI's 180 ms drain
 # The child trains at this niceness (its threads inherit it): where it shares cores with the
 # server's event loop (and a browser on the same machine), they get a core the moment they need
 # one, so a slider answers fast, and training takes the rest.
