@@ -120,9 +120,8 @@ class Explorer(Viewer):
     # ---- construction ----
     def _views(self):
         self.curves, self.activity = CurvesView(), ActivityView()
-        theme = "dark" if pn.config.theme == "dark" else "light"
         if self.raster_kind == "canvas":
-            self.raster = SpikeRaster(height=320, theme=theme, min_width=300)
+            self.raster = SpikeRaster(height=320, min_width=300)
             self.raster.param.watch(self._on_select, "selected")
         else:
             self.raster = RasterView()
@@ -130,9 +129,6 @@ class Explorer(Viewer):
         self.sweep = SweepPanel(self.config)  # grids of the current config on a Dask cluster
         self.lr, self.surrogate, self.histogram = LRView(), SurrogateView(), HistogramView()
         self.surrogate.draw(self.config)
-        for chart in (self.curves.loss, self.curves.accuracy, self.activity.rates, self.activity.cost,
-                      self.membrane.chart, self.lr.chart, self.histogram.chart):
-            chart.theme = theme
 
     def _controls(self):
         self.play = pn.widgets.Button(label="Play", color="success", width=80)

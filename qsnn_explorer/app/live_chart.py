@@ -17,7 +17,7 @@ import numpy as np
 import param
 from panel.custom import JSComponent
 
-from .raster import js_path
+from .raster import js_path, page_theme
 
 MAGIC = b"QSC1"
 MAX_POINTS = 500  # per series: about a point per pixel of a chart in the explorer's 2-column grid
@@ -97,6 +97,7 @@ class LiveChart(JSComponent):
     _rename = {"title": None, "x_label": None, "y_log": None, "y_range": None, "legend": None}  # Python side only
 
     def __init__(self, **params):
+        params.setdefault("theme", page_theme())
         params.setdefault("height", 220)
         params.setdefault("sizing_mode", "stretch_width")
         super().__init__(**params)

@@ -16,6 +16,7 @@ import pathlib
 import struct
 
 import numpy as np
+import panel as pn
 import param
 from panel.custom import JSComponent
 
@@ -34,6 +35,11 @@ def js_path(name: str = "raster.js") -> pathlib.Path:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(f"{name} is neither in {here / 'js'} (wheel) nor in {here.parent / 'js'} (checkout)")
+
+
+def page_theme() -> str:
+    """The canvas components' theme for the current page: Panel's dark theme, else light."""
+    return "dark" if pn.config.theme == "dark" else "light"
 
 
 def pack_payload(spikes: list[np.ndarray], *, totals: list[int] | None = None,
@@ -88,6 +94,7 @@ class SpikeRaster(JSComponent):
     _rename = {"max_neurons": None, "send_membrane": None, "layer_names": None}  # Python side only
 
     def __init__(self, **params):
+        params.setdefault("theme", page_theme())
         params.setdefault("height", 360)
         params.setdefault("sizing_mode", "stretch_width")
         super().__init__(**params)
