@@ -26,6 +26,9 @@ export const THEMES = {
   dark: { bg: "#1b1d21", fg: "#e4e4e4", muted: "#9a9a9a", grid: "#2c2f35", legend: "rgba(27,29,33,0.75)" },
 };
 
+// asBytes and render's size() repeat js/raster.js's on purpose: Panel loads each component's
+// module alone, from a blob URL, where a relative import cannot resolve.
+
 /** Bytes of an ArrayBuffer, typed array or DataView, as a Uint8Array view. */
 export function asBytes(value) {
   if (value == null) return null;
