@@ -29,8 +29,6 @@ from .models import Recording, SpikingNet, build_model
 from .schedules import lr_at, sparsity_weight_at
 from .surrogates import Surrogate, adali_window, adali_window_from_membrane, make_surrogate
 
-EVAL_BATCH = 128  # samples per evaluation forward; the training batch of most presets: no higher peak memory than training
-
 
 @dataclass(frozen=True)
 class Frame:
@@ -362,23 +360,22 @@ class Trainer:
             flush_denormals()
         self.model.eval()
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 3)
-        n = len(data.y)
-        totals = None
-        loss_sum = 0.0
-        for lo in range(0, n, EVAL_BATCH):
-            x = data.x[lo:lo + EVAL_BATCH].to(self.device)
-            y = data.y[lo:lo + EVAL_BATCH].to(self.device)
-            seq, static = self._sequence(x, gen)
-            rec = self.model(seq, static, keep_mems=False)
-            loss_sum += float(task_loss(self.cfg, rec.out, y)) * len(y)
-            acc, rates, spikes, synops = self._activity(rec, seq, static, y)
-            part = [acc, spikes, synops, *rates]
-            weighted = [v * len(y) for v in part]
-            totals = weighted if totals is None else [a + b for a, b in zip(totals, weighted)]
-        means = [t / n for t in totals]
-        return EvalResult(split=split, step=self.step_count, epoch=self.epoch, loss=loss_sum / n,
+        n, size = len(data.y), self.cfg.batch_size  # the training batch: a lower peak than a training step
+        parts = [self._evaluate_batch(data.x[lo:lo + size], data.y[lo:lo + size], gen) for lo in range(0, n, size)]
+        loss, *means = (sum(column) / n for column in zip(*parts))
+        return EvalResult(split=split, step=self.step_count, epoch=self.epoch, loss=loss,
                           accuracy=means[0], firing_rates=tuple(means[3:]), spikes_per_sample=means[1],
                           synops_per_sample=means[2], n_samples=n)
+
+    def _evaluate_batch(self, x: Tensor, y: Tensor, generator: torch.Generator) -> list[float]:
+        """[loss, accuracy, spikes, SynOps, *rates] of one batch, each × its size. A function of its
+        own so that the batch's recording is freed before the next batch runs: two [T, B, ...]
+        recordings alive at once raised the evaluation peak above training's."""
+        x, y = x.to(self.device), y.to(self.device)
+        seq, static = self._sequence(x, generator)
+        rec = self.model(seq, static, keep_mems=False)
+        acc, rates, spikes, synops = self._activity(rec, seq, static, y)
+        return [v * len(y) for v in (float(task_loss(self.cfg, rec.out, y)), acc, spikes, synops, *rates)]
 
     @torch.no_grad()
     def probe(self, index: int = 0, split: str = "val") -> Probe:

@@ -1,6 +1,7 @@
 """Trainer behaviour: learning, determinism, hot/cold changes, divergence, probes, save/load."""
 import math
 import pickle
+import weakref
 
 import pytest
 import torch
@@ -76,6 +77,23 @@ def test_metrics_are_consistent(digits, small_cfg):
     # hidden spikes per sample = rate × neurons × steps
     assert ev.spikes_per_sample == pytest.approx(ev.firing_rates[0] * 32 * 6, rel=1e-4)
     assert ev.synops_per_sample > 0 and ev.n_samples == len(digits.test.y)
+
+
+def test_evaluation_frees_each_batch_before_the_next(digits, small_cfg):
+    """Evaluation runs in training-size batches and never holds two batches' recordings (a higher
+    peak than training's)."""
+    trainer = Trainer(small_cfg.replace(batch_size=50), digits)
+    forward, recordings, alive_at_call = trainer.model.forward, [], []
+
+    def watched(*args, **kwargs):
+        alive_at_call.append(sum(ref() is not None for ref in recordings))
+        rec = forward(*args, **kwargs)
+        recordings.append(weakref.ref(rec))
+        return rec
+
+    trainer.model.forward = watched
+    ev = trainer.evaluate("val")
+    assert len(alive_at_call) == math.ceil(ev.n_samples / 50) and max(alive_at_call) == 0
 
 
 @pytest.mark.parametrize("encoder", ["direct", "rate", "latency"])
