@@ -30,7 +30,6 @@ from _report import publish  # noqa: E402  (benchmarks/ is on sys.path when run 
 VARIANTS = {"a": "snntorch loop", "a2": "snntorch loop, freed memory kept", "b": "engine reference",
             "c": "engine fast"}
 WORKLOADS = ("tutorial", "rate", "conv")
-INFER_BATCH = 128  # the training batch of the preset; used for every variant
 now = time.perf_counter
 
 
@@ -179,7 +178,8 @@ def train_bench(args, data) -> dict:
     t3, c3 = now(), time.process_time()
     train_peak, _ = proc_status()["VmHWM"], reset_peak()  # the inference peak is measured separately
     xv, yv = data.val.x, data.val.y
-    batches = [(xv[i:i + INFER_BATCH], yv[i:i + INFER_BATCH]) for i in range(0, len(yv), INFER_BATCH)]
+    # inference at the training batch (bs), the size the run's memory was sized for
+    batches = [(xv[i:i + bs], yv[i:i + bs]) for i in range(0, len(yv), bs)]
     infer(batches[0][0])  # warm-up at the inference shape
     times = []
     for _ in range(args.infer_reps):
@@ -304,9 +304,9 @@ NOTES = (
     "indexing inside for every variant). *warm* = batches 2..N. *build* = building the model and optimizer "
     "(for the engine: the Trainer, which on a fast CPU engine also loads the compiled kernels once per "
     "process, ~0.4 s, and sets the allocator thresholds of allocator.py). *first batch* = the first step after "
-    f"building the model/Trainer (cold). *(a2)* = (a) with the engine's allocator setting applied first, to "
-    f"show how much of the fast path's gain is that setting alone. *infer* = forward only, no_grad, eval mode, the 500 val digits in batches of "
-    f"{INFER_BATCH} for all variants, input encoding included, one warm-up pass then the median pass. "
+    "building the model/Trainer (cold). *(a2)* = (a) with the engine's allocator setting applied first, to "
+    "show how much of the fast path's gain is that setting alone. *infer* = forward only, no_grad, eval mode, the 500 val digits in batches of "
+    "the preset's training batch (128; conv 64) for all variants, input encoding included, one warm-up pass then the median pass. "
     "*evaluate()* = Trainer.evaluate('val') (forward + loss + activity stats). *val acc* = argmax_k Σ_t O[t,k] "
     "on that pass (O = output membrane for tutorial/rate, output spikes for conv), one rule for all. *peak RSS* "
     "= VmHWM, reset (clear_refs) once imports and data are loaded: the variant's peak, resident imports "
