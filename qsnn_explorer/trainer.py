@@ -269,6 +269,10 @@ class Trainer:
         loss = task_loss(cfg, rec.out, y)
         if lam > 0:
             loss = loss + lam * SPARSITY_TERMS[cfg.sparsity_kind](rec.hidden_spikes, cfg.sparsity_target)
+        stats = self._activity(rec, seq, static, y)
+        if needs_window and rec.n_hidden:
+            self._last_hidden_v = self._membrane_sample(rec)
+        del rec, seq  # the graph keeps what backward needs, and frees each layer's part once used
         lr = self.lr_at(self.step_count)
         diverged = not bool(torch.isfinite(loss))
         if not diverged:
@@ -279,10 +283,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
             self.optimizer.step()
-        if needs_window and rec.n_hidden:
-            self._last_hidden_v = self._membrane_sample(rec)
         self.step_count += 1
-        stats = self._activity(rec, seq, static, y)
         elapsed = time.perf_counter() - start
         return Frame(step=self.step_count, epoch=self.epoch, loss=float(loss.detach()), accuracy=stats[0],
                      lr=lr, sparsity_weight=lam, firing_rates=stats[1], spikes_per_sample=stats[2],

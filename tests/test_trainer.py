@@ -96,6 +96,24 @@ def test_evaluation_frees_each_batch_before_the_next(digits, small_cfg):
     assert len(alive_at_call) == math.ceil(ev.n_samples / 50) and max(alive_at_call) == 0
 
 
+@pytest.mark.parametrize("engine", ["reference", "fast"])
+def test_backward_runs_without_the_recording(digits, small_cfg, engine):
+    """A step releases its recording (every layer's spikes) before backward, so autograd can free
+    each layer's activations once its gradient is done, and still reports the activity."""
+    trainer = Trainer(small_cfg.replace(engine=engine, encoder="rate"), digits)
+    forward, released_at_backward = trainer.model.forward, []
+
+    def watched(*args, **kwargs):
+        rec = forward(*args, **kwargs)
+        ref = weakref.ref(rec)
+        rec.out.register_hook(lambda grad: released_at_backward.append(ref() is None))
+        return rec
+
+    trainer.model.forward = watched
+    frame = trainer.step()
+    assert released_at_backward == [True] and frame.spikes_per_sample > 0
+
+
 @pytest.mark.parametrize("encoder", ["direct", "rate", "latency"])
 def test_synops_count_input_events_and_spikes_times_fanout(digits, small_cfg, encoder):
     trainer = Trainer(small_cfg.replace(encoder=encoder), digits)
