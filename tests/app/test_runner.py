@@ -1,10 +1,12 @@
 """The runner thread: start, step, pause, hot changes, reset, divergence, stop within 1 s."""
 import time
 
+import numpy as np
 import pytest
+import torch
 
 from qsnn_explorer import TrainConfig
-from qsnn_explorer.app.runner import Runner
+from qsnn_explorer.app.runner import Runner, histogram
 
 
 @pytest.fixture
@@ -79,3 +81,18 @@ def test_stop_ends_the_thread_within_a_second(runner, wait_for):
     start = time.monotonic()
     assert runner.stop(timeout=1.0)
     assert time.monotonic() - start < 1.0 and not runner.alive
+
+
+def test_histogram_matches_numpy_on_finite_values():
+    """The snapshot's weight histogram: numpy's bins and counts (±1 per bin at an edge, float32
+    rounding), non-finite weights left out, constant or empty input without error."""
+    w = torch.randn(1000, 784, generator=torch.Generator().manual_seed(0)) * 0.05
+    counts, edges = histogram(w, bins=60)
+    ref_counts, ref_edges = np.histogram(w.numpy(), bins=60)
+    assert counts.sum() == w.numel() and np.abs(counts - ref_counts).max() <= 1
+    np.testing.assert_allclose(edges, ref_edges, atol=1e-6)
+    counts, edges = histogram(torch.tensor([1.0, float("nan"), 2.0, float("inf")]), bins=4)
+    assert counts.tolist() == [1, 0, 0, 1] and edges[0] == 1 and edges[-1] == 2
+    counts, edges = histogram(torch.full((10,), 0.3), bins=3)
+    assert counts.tolist() == [0, 10, 0] and np.allclose(edges, np.histogram(np.full(10, 0.3), bins=3)[1])
+    assert histogram(torch.empty(0), bins=3)[0].tolist() == [0, 0, 0]
