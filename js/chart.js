@@ -9,7 +9,7 @@
 // point) is exported and touches no DOM, so Node's test runner imports this same file
 // (js/test/chart_core.test.mjs). Only `render` touches the DOM.
 //
-// Payload (little-endian), built by qsnn_explorer/app/live_chart.py:pack_chart:
+// Payload (little-endian, base64 on the wire), built by qsnn_explorer/app/live_chart.py:pack_chart:
 //   "QSC1", u32 H, H bytes of UTF-8 JSON (the header, space-padded to a multiple of 4),
 //   then for each header.series[i] in order: f32 x[nx], f32 y[ny].
 // Header: { title, x_label, y_label, y_log, x_min, x_max, y_min, y_max (null: from the data),
@@ -29,12 +29,19 @@ export const THEMES = {
 // asBytes and render's size() repeat js/raster.js's on purpose: Panel loads each component's
 // module alone, from a blob URL, where a relative import cannot resolve.
 
-/** Bytes of an ArrayBuffer, typed array or DataView, as a Uint8Array view. */
+/** Bytes of an ArrayBuffer, typed array, DataView, or base64 string (how the explorer sends
+ * them), as a Uint8Array. */
 export function asBytes(value) {
   if (value == null) return null;
   if (value instanceof Uint8Array) return value;
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (typeof value === "string") {
+    const bin = atob(value);
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
   throw new TypeError(`cannot read chart payload of type ${Object.prototype.toString.call(value)}`);
 }
 

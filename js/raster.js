@@ -5,7 +5,7 @@
 // pixel buffer) is exported and uses no DOM, so Node's test runner imports this same file
 // (js/test/raster_core.test.mjs). Only `render` touches the DOM.
 //
-// Payload (little-endian), built by qsnn_explorer/app/raster.py:pack_payload:
+// Payload (little-endian, base64 on the wire), built by qsnn_explorer/app/raster.py:pack_payload:
 //   header  16 B: "QSR1", u16 n_layers, u16 flags (bit 0: membrane follows), u32 T, u32 seq
 //   layers  20 B each: u32 n_shown, u32 n_total, f32 mem_lo, f32 mem_hi, f32 threshold
 //   names   per layer: u16 byte length, UTF-8 name (names travel with the frame they label)

@@ -43,7 +43,7 @@ def test_node_unit_tests_pass(node):
 _DECODE = """
 import { decodePayload, spikeAt, membraneAt } from "./js/raster.js";
 import { readFileSync } from "node:fs";
-const d = decodePayload(readFileSync(process.argv[1]));
+const d = decodePayload(readFileSync(process.argv[1], "utf8"));  // base64 text, as on the wire
 const on = [], mem = [];
 for (let r = 0; r < d.rows; r++) for (let t = 0; t < d.T; t++) {
   if (spikeAt(d, r, t)) on.push([r, t]);
@@ -54,13 +54,13 @@ console.log(JSON.stringify({ seq: d.seq, T: d.T, layers: d.layers, on, mem }));
 
 
 def test_python_pack_decodes_in_javascript(node, tmp_path):
-    from qsnn_explorer.app.raster import pack_payload
+    from qsnn_explorer.app.raster import pack_payload, wire_text
     rng = np.random.default_rng(3)
     spikes = [rng.random((5, 13)) < 0.3, rng.random((3, 13)) < 0.5]
     mem = [rng.normal(size=(5, 13)), rng.normal(size=(3, 13)) * 4]
-    path = tmp_path / "frame.bin"
-    path.write_bytes(pack_payload(spikes, totals=[50, 3], mem=mem, thresholds=[1.0, 0.25], names=["hidden 1", "sortie ñ"],
-                                  seq=99))
+    path = tmp_path / "frame.b64"
+    path.write_text(wire_text(pack_payload(spikes, totals=[50, 3], mem=mem, thresholds=[1.0, 0.25],
+                                           names=["hidden 1", "sortie ñ"], seq=99)))
     proc = subprocess.run([node, "--input-type=module", "-e", _DECODE, str(path)], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
@@ -81,17 +81,18 @@ def test_python_pack_decodes_in_javascript(node, tmp_path):
 _DECODE_CHART = """
 import { decodeChart } from "./js/chart.js";
 import { readFileSync } from "node:fs";
-const c = decodeChart(readFileSync(process.argv[1]));
+const c = decodeChart(readFileSync(process.argv[1], "utf8"));  // base64 text, as on the wire
 console.log(JSON.stringify({ ...c, series: c.series.map(s => ({ ...s, x: Array.from(s.x), y: Array.from(s.y) })) }));
 """
 
 
 def test_python_chart_decodes_in_javascript(node, tmp_path):
     from qsnn_explorer.app.live_chart import Series, pack_chart
+    from qsnn_explorer.app.raster import wire_text
     series = [Series([1, 2, 3], [0.5, -1.25, 3], label="train ñ", dash=True),
               Series([0, 1, 2], [7, 9], kind="bars"), Series([0.5], kind="vlines", color="red")]
-    path = tmp_path / "chart.bin"
-    path.write_bytes(pack_chart({"title": "loss", "y_log": True, "hlines": [{"y": 1.0}]}, series))
+    path = tmp_path / "chart.b64"
+    path.write_text(wire_text(pack_chart({"title": "loss", "y_log": True, "hlines": [{"y": 1.0}]}, series)))
     proc = subprocess.run([node, "--input-type=module", "-e", _DECODE_CHART, str(path)], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

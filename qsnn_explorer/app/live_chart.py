@@ -1,11 +1,11 @@
 """The canvas live chart: ``js/chart.js`` wrapped as a Panel ``JSComponent``.
 
-A chart is redrawn whole from one binary ``payload`` (a ``param.Bytes``: a binary websocket
-frame, never a JSON list): a small JSON header (title, axes, the series' styles) and the
-series' numbers as float32, laid out as documented at the top of ``js/chart.js`` and written by
-:func:`pack_chart`. Long lines are thinned to at most ``MAX_POINTS`` points (each bucket keeps
-its minimum and maximum, so spikes in a loss curve stay visible). The browser redraws at most
-once per animation frame, however many payloads arrive.
+A chart is redrawn whole from one packed ``payload``: a small JSON header (title, axes, the
+series' styles) and the series' numbers as float32, laid out as documented at the top of
+``js/chart.js`` and written by :func:`pack_chart`, sent as base64 text (``raster.wire_text``;
+the raster module says why not as a binary buffer). Long lines are thinned to at most
+``MAX_POINTS`` points (each bucket keeps its minimum and maximum, so spikes in a loss curve stay
+visible). The browser redraws at most once per animation frame, however many payloads arrive.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import numpy as np
 import param
 from panel.custom import JSComponent
 
-from .raster import js_path, page_theme
+from .raster import js_path, page_theme, wire_text
 
 MAGIC = b"QSC1"
 MAX_POINTS = 300  # per series: 100 buckets (first, min, max), one per ~6 px of a chart in the 2-column grid;
@@ -85,7 +85,7 @@ class LiveChart(JSComponent):
     """A line / points / bars chart on a canvas, redrawn from ``show``; the hover line reads out
     each labelled series at the nearest x."""
 
-    payload = param.Bytes(default=None, allow_None=True, doc="Packed chart, see pack_chart")
+    payload = param.String(default=None, allow_None=True, doc="pack_chart's bytes as base64 (wire_text)")
     chart_name = param.String(default="", doc="data-chart attribute of the element (tests find it by it)")
     theme = param.Selector(default="light", objects=["light", "dark"])
     title = param.String(default="", precedence=-1)
@@ -118,4 +118,4 @@ class LiveChart(JSComponent):
                       legend=self.legend, seq=self._seq,
                       hlines=[dict(h, y=float(h["y"])) for h in hlines if np.isfinite(h["y"])])
         self.series, self.hlines = shown, header["hlines"]
-        self.payload = pack_chart(header, shown)
+        self.payload = wire_text(pack_chart(header, shown))

@@ -1,4 +1,5 @@
 """The canvas live chart's Python half: series checks, thinning, the payload layout."""
+import base64
 import json
 import struct
 
@@ -76,10 +77,11 @@ def test_show_thins_lines_only_and_drops_non_finite_hlines():
     x = np.arange(20_000.0)
     chart.show([Series(x, np.sin(x), label="train"), Series(x[:3], x[:3], kind="points")],
                hlines=[{"y": 1.0, "dash": True}, {"y": float("nan")}])
-    header, columns = unpack(chart.payload)
+    header, columns = unpack(base64.b64decode(chart.payload))  # base64 on the wire
     assert header["series"][0]["nx"] <= 1000 and header["series"][1]["nx"] == 3
     assert (header["y_log"], header["y_min"], header["y_max"], header["legend"]) == (True, None, 10.0, "bottom_right")
     assert header["hlines"] == [{"y": 1.0, "dash": True}] and chart.hlines == header["hlines"]
     assert header["seq"] == 1 and chart.series[0].label == "train"
     chart.show([], title="loss, run 2")
-    assert unpack(chart.payload)[0]["title"] == "loss, run 2" and unpack(chart.payload)[0]["seq"] == 2
+    header = unpack(base64.b64decode(chart.payload))[0]
+    assert header["title"] == "loss, run 2" and header["seq"] == 2

@@ -1,5 +1,6 @@
 """SpikeRaster without a browser: what ``update`` packs, where the JS file is found, and the
 explorer's wiring from a clicked neuron to the membrane traces."""
+import base64
 import struct
 from pathlib import Path
 
@@ -31,21 +32,23 @@ def test_update_caps_neurons_per_layer_and_keeps_the_true_size():
     raster = SpikeRaster(max_neurons=1000)
     probe = _probe()
     raster.update(probe)
-    magic, n_layers, flags, T, seq, layers = _header(raster.payload)
+    payload = base64.b64decode(raster.payload)  # sent as base64 text (raster.wire_text)
+    magic, n_layers, flags, T, seq, layers = _header(payload)
     assert (magic, n_layers, flags, T, seq) == (b"QSR1", 2, 1, 7, 1)
     assert [(n, total) for n, total, *_ in layers] == [(1000, 1500), (10, 10)]
     assert raster.layer_names == ["layer 0", "layer 1"]
     rows, bpr = 1010, 1  # ceil(7 / 8) bytes per neuron
     names = 2 * (2 + len("layer 0"))  # u16 length + UTF-8, per layer
-    assert raster.payload[56:56 + names] == b"\x07\x00layer 0\x07\x00layer 1"
-    assert len(raster.payload) == 16 + 40 + names + rows * bpr + rows * T
-    bits = np.frombuffer(raster.payload, np.uint8, rows * bpr, 56 + names).reshape(rows, bpr)
+    assert payload[56:56 + names] == b"\x07\x00layer 0\x07\x00layer 1"
+    assert len(payload) == 16 + 40 + names + rows * bpr + rows * T
+    bits = np.frombuffer(payload, np.uint8, rows * bpr, 56 + names).reshape(rows, bpr)
     spikes = np.unpackbits(bits, axis=1, bitorder="little")[:, :T]
     want = np.concatenate([probe.layers[0].spikes[:, :1000].T.numpy(), probe.layers[1].spikes.T.numpy()])
     np.testing.assert_array_equal(spikes, want)
     raster.send_membrane = False
     raster.update(probe)
-    assert _header(raster.payload)[2] == 0 and len(raster.payload) == 16 + 40 + names + rows * bpr
+    payload = base64.b64decode(raster.payload)
+    assert _header(payload)[2] == 0 and len(payload) == 16 + 40 + names + rows * bpr
     assert raster.seq == 2
 
 
