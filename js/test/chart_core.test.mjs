@@ -4,8 +4,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import {
-  axisRange, computeLayout, decodeChart, encodeChart, extent, formatTick, logTicks, makeScale, nearestIndex,
-  niceTicks, readoutAt, MARGINS,
+  axisRange, computeLayout, decodeChart, encodeChart, extent, formatTick, lineWidthFor, logTicks, makeScale,
+  nearestIndex, niceTicks, readoutAt, MARGINS,
 } from "../chart.js";
 
 const f32 = a => Float32Array.from(a);
@@ -113,4 +113,14 @@ test("layout: bars start at 0, hlines count, fixed ends win", () => {
 test("the hover read-out names each labelled series at its nearest x", () => {
   const c = decodeChart(sample());
   assert.equal(readoutAt(c, 1.9), "step 2 · train 0.25");
+});
+
+test("a dense line is a one-device-pixel hairline; sparse lines and other kinds keep their width", () => {
+  const line = n => ({ kind: "line", width: 2, x: new Float32Array(n) });
+  assert.equal(lineWidthFor(line(300), 600), 1);      // 2 px per point: dense
+  assert.equal(lineWidthFor(line(300), 600, 2), 0.5);  // one device pixel at 2x
+  assert.equal(lineWidthFor(line(100), 600), 2);      // 6 px per point: its own width
+  assert.equal(lineWidthFor({ ...line(300), width: 0.5 }, 600), 0.5);  // never wider than asked
+  assert.equal(lineWidthFor({ kind: "vlines", width: 2, x: new Float32Array(300) }, 600), 2);
+  assert.equal(lineWidthFor({ kind: "line", x: new Float32Array(3) }, 600), 1.5);  // the default
 });
