@@ -12,7 +12,7 @@ from bokeh.palettes import Category10_10
 from bokeh.plotting import figure
 from bokeh.transform import linear_cmap
 
-from ..schedules import lr_curve, restart_steps
+from ..schedules import lr_at, restart_steps
 from ..trainer import EvalResult, Frame, Probe, surrogate_for
 from .live_chart import LiveChart, Series
 
@@ -186,29 +186,39 @@ class MembraneView:
 
 
 class LRView:
-    """The LR schedule drawn before training, with restarts and the current position."""
+    """The LR schedule drawn before training, with restarts and the current position; a run
+    trained past the planned steps gets its schedule drawn on, twice as far each time."""
 
     def __init__(self):
         self.chart = LiveChart(chart_name="lr", title="learning rate schedule", x_label="step", legend="none")
         self.curve = Series(np.zeros(0), np.zeros(0), label="lr", color=COLORS[2], width=2)
         self.restarts = Series(np.zeros(0), np.zeros(0), kind="points", marker="diamond", color="gray")
         self.now = Series(np.zeros(0), np.zeros(0), label="now", kind="points", color="red", size=10)
+        self.cfg, self.total_steps = None, 0
 
     def draw(self, cfg, total_steps: int):
+        total_steps = max(1, total_steps)
+        self.cfg, self.total_steps = cfg, total_steps
         args = (cfg.lr, cfg.lr_schedule, cfg.lr_period, cfg.lr_t_mult, cfg.lr_min)
-        stride = max(1, total_steps // 1000)
-        curve = lr_curve(total_steps, *args)
-        self.curve = Series(np.arange(0, total_steps, stride), np.asarray(curve[::stride]), label="lr",
-                            color=COLORS[2], width=2)
+        steps = range(0, total_steps, max(1, total_steps // 1000))  # at most ~1000 points, however long
+        curve = [lr_at(s, *args) for s in steps]
+        self.curve = Series(np.asarray(steps), np.asarray(curve), label="lr", color=COLORS[2], width=2)
         marks = restart_steps(cfg.lr_schedule, cfg.lr_period, cfg.lr_t_mult, total_steps)
-        self.restarts = Series(marks, [curve[s] for s in marks], kind="points", marker="diamond", color="gray")
+        self.restarts = Series(marks, [lr_at(s, *args) for s in marks], kind="points", marker="diamond",
+                               color="gray")
         self.chart.y_range = (0, 1.1 * max(curve, default=cfg.lr))
         self.chart.title = f"learning rate: {cfg.lr_schedule}, peak {cfg.lr:g}"
         self._show()
 
     def move(self, step: int, lr: float):
         self.now = Series([step], [lr], label="now", kind="points", color="red", size=10)
-        self._show()
+        if self.cfg is not None and step >= self.total_steps:
+            total = self.total_steps
+            while total <= step:
+                total *= 2
+            self.draw(self.cfg, total)  # shows self.now too
+        else:
+            self._show()
 
     def _show(self):
         self.chart.show([self.curve, self.restarts, self.now])

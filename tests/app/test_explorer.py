@@ -140,3 +140,17 @@ def test_live_text_changes_send_no_stylesheets(explorer):
     explorer.message.text = "a message"
     assert sent == []
     assert model.data.text == "step 3 · epoch 0.10 · 1,000 samples/s"
+
+
+def test_the_lr_schedule_is_drawn_on_past_the_planned_steps():
+    from qsnn_explorer.app.views import LRView
+    from qsnn_explorer.schedules import lr_at
+    view, cfg = LRView(), TrainConfig(lr_schedule="cosine_restarts", lr_period=60, lr=0.002)
+    view.draw(cfg, 189)
+    assert view.curve.x.max() < 189 and view.total_steps == 189
+    view.move(100, lr_at(100, 0.002, "cosine_restarts", 60))
+    assert view.total_steps == 189  # inside the plan: only the marker moves
+    view.move(1317, lr_at(1317, 0.002, "cosine_restarts", 60))
+    assert view.total_steps == 189 * 8 and view.curve.x.max() > 1317
+    assert list(view.now.x) == [1317] and [s.kind for s in view.chart.series] == ["line", "points", "points"]
+    assert 1320 in view.restarts.x  # restarts keep coming every 60 steps
