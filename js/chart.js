@@ -37,6 +37,7 @@ export function asBytes(value) {
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   if (typeof value === "string") {
+    if (typeof Uint8Array.fromBase64 === "function") return Uint8Array.fromBase64(value);  // native: Chromium 140+
     const bin = atob(value);
     const out = new Uint8Array(bin.length);
     for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
