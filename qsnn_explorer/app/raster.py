@@ -2,12 +2,12 @@
 
 Spikes cross the wire as one packed frame (``payload``), bit-packed along time, layers stacked,
 with an optional 8-bit membrane for the hover read-out. It travels as base64 text inside the
-JSON patch (:func:`wire_text`), not as a Bokeh binary buffer: each buffer costs a message two more
-websocket frames, and every frame wakes chromium's network, browser and renderer threads. With the
-explorer's 8 canvases that was ~90 frames a second more; on a machine that also trains, each
-wake-up preempts a training thread while its partner waits at the next barrier. Inline (a third
-more bytes) chromium used ~0.04 of a core less and training ran 6-10% faster. The byte layout is documented at the top of
-``js/raster.js`` and written by :func:`pack_payload`. The browser redraws at most once per
+JSON patch (:func:`wire_text`), not as a Bokeh binary buffer: each buffer costs a message two
+more websocket frames, and every frame wakes chromium's network, browser and renderer threads.
+With the explorer's 8 canvases that was ~90 frames a second more; on a machine that also trains,
+each wake-up preempts a training thread while its partner waits at the next barrier. Inline (a
+third more bytes), chromium used ~0.04 of a core less and training ran 6-10% faster. The byte
+layout is documented at the top of ``js/raster.js`` and written by :func:`pack_payload`. The browser redraws at most once per
 animation frame, however many payloads arrive. A click on a cell sets ``selected`` to
 ``[layer, neuron]`` in Python.
 
