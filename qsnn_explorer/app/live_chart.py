@@ -15,9 +15,8 @@ import struct
 
 import numpy as np
 import param
-from panel.custom import JSComponent
 
-from .raster import js_path, page_theme, wire_text
+from .raster import CanvasComponent, js_path
 
 MAGIC = b"QSC1"
 # per line: 100 buckets (first, min, max), ~6 px each in the explorer's 2-column grid; fewer
@@ -82,13 +81,11 @@ def pack_chart(header: dict, series: list[Series]) -> bytes:
     return b"".join([MAGIC, struct.pack("<I", len(text)), text, *body])
 
 
-class LiveChart(JSComponent):
+class LiveChart(CanvasComponent):
     """A line / points / bars chart on a canvas, redrawn from ``show``; the hover line reads out
-    each labelled series at the nearest x."""
+    each labelled series at the nearest x. ``payload``: a :func:`pack_chart` chart."""
 
-    payload = param.String(default=None, allow_None=True, doc="pack_chart's bytes as base64 (wire_text)")
     chart_name = param.String(default="", doc="data-chart attribute of the element (tests find it by it)")
-    theme = param.Selector(default="light", objects=["light", "dark"])
     title = param.String(default="", precedence=-1)
     x_label = param.String(default="", precedence=-1)
     y_log = param.Boolean(default=False, precedence=-1, doc="log10 y axis (non-positive values are not drawn)")
@@ -99,11 +96,7 @@ class LiveChart(JSComponent):
     _rename = {"title": None, "x_label": None, "y_log": None, "y_range": None, "legend": None}  # Python side only
 
     def __init__(self, **params):
-        params.setdefault("theme", page_theme())
-        params.setdefault("height", 220)
-        params.setdefault("sizing_mode", "stretch_width")
         super().__init__(**params)
-        self._seq = 0
         self.series: list[Series] = []   # what was last shown, thinned (for tests and export)
         self.hlines: list[dict] = []
 
@@ -119,4 +112,4 @@ class LiveChart(JSComponent):
                       legend=self.legend, seq=self._seq,
                       hlines=[dict(h, y=float(h["y"])) for h in hlines if np.isfinite(h["y"])])
         self.series, self.hlines = shown, header["hlines"]
-        self.payload = wire_text(pack_chart(header, shown))
+        self._send(pack_chart(header, shown))

@@ -52,6 +52,26 @@ def page_theme() -> str:
     return "dark" if pn.config.theme == "dark" else "light"
 
 
+class CanvasComponent(JSComponent):
+    """What the canvas components (this raster, ``live_chart.LiveChart``) share: one packed frame
+    in ``payload`` as base64 text (module doc), the page's theme, the full width, and a count of
+    the frames sent (``_seq``, which each frame carries)."""
+
+    payload = param.String(default=None, allow_None=True, doc="The last packed frame, base64 (wire_text)")
+    theme = param.Selector(default="light", objects=["light", "dark"])
+    _default_height = 220
+
+    def __init__(self, **params):
+        params.setdefault("theme", page_theme())
+        params.setdefault("height", self._default_height)
+        params.setdefault("sizing_mode", "stretch_width")
+        super().__init__(**params)
+        self._seq = 0
+
+    def _send(self, packed: bytes):
+        self.payload = wire_text(packed)
+
+
 def pack_payload(spikes: list[np.ndarray], *, totals: list[int] | None = None,
                  mem: list[np.ndarray] | None = None, thresholds: list[float] | None = None,
                  names: list[str] | None = None, seq: int = 0) -> bytes:
@@ -86,15 +106,14 @@ def pack_payload(spikes: list[np.ndarray], *, totals: list[int] | None = None,
     return b"".join(head + body)
 
 
-class SpikeRaster(JSComponent):
+class SpikeRaster(CanvasComponent):
     """Spike raster of stacked layers on a canvas; hover reads out layer, neuron, t and membrane,
-    a click selects a neuron (``selected``), margins show firing rates per neuron and per step."""
+    a click selects a neuron (``selected``), margins show firing rates per neuron and per step.
+    ``payload``: a :func:`pack_payload` frame."""
 
-    payload = param.String(default=None, allow_None=True, doc="pack_payload's frame as base64 (wire_text)")
     layer_names = param.List(default=[], item_type=str, doc="Names in the last frame (they travel in it)")
     layer_colors = param.List(default=list(COLORS), item_type=str)
     selected = param.List(default=[], doc="[layer, neuron] last clicked in the browser; [] for none")
-    theme = param.Selector(default="light", objects=["light", "dark"])
     max_neurons = param.Integer(default=2000, bounds=(1, None), precedence=-1,
                                 doc="Neurons shown per layer (the first ones); the label says 'n of N'")
     send_membrane = param.Boolean(default=True, precedence=-1,
@@ -102,13 +121,7 @@ class SpikeRaster(JSComponent):
 
     _esm = js_path()
     _rename = {"max_neurons": None, "send_membrane": None, "layer_names": None}  # Python side only
-
-    def __init__(self, **params):
-        params.setdefault("theme", page_theme())
-        params.setdefault("height", 360)
-        params.setdefault("sizing_mode", "stretch_width")
-        super().__init__(**params)
-        self._seq = 0
+    _default_height = 360
 
     def update(self, probe: Probe):
         """Show a probe's layers (its first ``max_neurons`` neurons each)."""
@@ -127,7 +140,7 @@ class SpikeRaster(JSComponent):
         self._seq += 1
         names = list(names) if names is not None else [f"layer {i + 1}" for i in range(len(spikes))]
         self.layer_names = names
-        self.payload = wire_text(pack_payload(spikes, seq=self._seq, names=names, **kw))
+        self._send(pack_payload(spikes, seq=self._seq, names=names, **kw))
 
     @property
     def seq(self) -> int:
