@@ -1,5 +1,5 @@
 """Views of a run. The live ones (curves, activity, LR position, membrane, weights) draw on
-canvas ``LiveChart``s (live_chart.py): each update sends one binary payload and the page redraws
+canvas ``LiveChart``s (live_chart.py): each update sends one packed payload and the page redraws
 one canvas, instead of a Bokeh figure's full re-layout and repaint. The surrogate shape (which
 changes only when its sliders move) and the static-export raster stay Bokeh figures, updated in
 place through their ColumnDataSources."""

@@ -1,8 +1,6 @@
 """The explorer without a browser: hot vs cold changes, overlays, import/export, divergence."""
 import json
 
-import pytest
-
 from qsnn_explorer import TrainConfig, preset
 from qsnn_explorer.app import Explorer
 
