@@ -148,15 +148,16 @@ def snntorch_runner(cfg, workload: str, data):
 
 
 def engine_runner(cfg, data):
-    """(b)/(c): the public Trainer; inference = encode + model forward (evaluate() minus loss and stats)."""
+    """(b)/(c): the public Trainer; inference = encode + model forward (evaluate() minus loss and stats),
+    with spikes as bool, as the Trainer encodes them."""
     trainer = Trainer(cfg, data)
     gen = torch.Generator().manual_seed(cfg.seed + 3)
 
     def infer(x):
         trainer.model.eval()
         with torch.no_grad():
-            return trainer.model(encode(x, cfg.num_steps, cfg.encoder, gen), cfg.encoder == "direct",
-                                 keep_mems=False).out
+            seq = encode(x, cfg.num_steps, cfg.encoder, gen, spike_dtype=torch.bool)
+            return trainer.model(seq, cfg.encoder == "direct", keep_mems=False).out
     return trainer.step, infer, trainer
 
 

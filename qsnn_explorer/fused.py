@@ -98,11 +98,15 @@ class CompiledLIF(torch.autograd.Function):
     (static input) and its gradient is Σ_t δ_t, summed inside the kernel. With ``keep_mems``
     false (and β, θ not learned), the membranes are neither returned (None) nor stored: the
     backward recomputes them chunk by chunk from the currents, which halves the memory traffic.
+    ``reuse_currents`` (the caller holds no other reference to ``currents``) lets that backward
+    write δ over the stored currents, each chunk after it has read them: one [T, B, ...] buffer
+    fewer at the peak of the backward. A second backward through the same graph then raises.
     """
 
     @staticmethod
     def forward(ctx, currents: Tensor, beta: Tensor, threshold: Tensor, surrogate: Surrogate,
-                reset: str, steps: int | None, keep_mems: bool) -> tuple[Tensor, Tensor | None]:
+                reset: str, steps: int | None, keep_mems: bool,
+                reuse_currents: bool = False) -> tuple[Tensor, Tensor | None]:
         static = steps is not None
         shape = (steps, *currents.shape) if static else tuple(currents.shape)
         source = currents.detach().contiguous().reshape(1 if static else shape[0], -1)
@@ -116,11 +120,12 @@ class CompiledLIF(torch.autograd.Function):
         ctx.save_for_backward(mems if keep_mems else source, beta, threshold)
         ctx.surrogate, ctx.reset, ctx.static, ctx.input_shape = surrogate, reset, static, currents.shape
         ctx.recompute, ctx.steps = not keep_mems, shape[0]
+        ctx.reuse, ctx.reused = ctx.recompute and reuse_currents and not static, False
         return spikes, (mems if keep_mems else None)
 
     @staticmethod
     def backward(ctx, grad_spikes: Tensor | None, grad_mems: Tensor | None):
-        none = (None,) * 7
+        none = (None,) * 8
         if grad_spikes is None and grad_mems is None:
             return none
         stored, beta, threshold = ctx.saved_tensors
@@ -133,7 +138,13 @@ class CompiledLIF(torch.autograd.Function):
         g_s = empty if grad_spikes is None else grad_spikes.contiguous().view(steps, -1).numpy()
         _use_torch_threads()
         if ctx.recompute:  # grad_mems is None: the membranes were not an output
-            delta = torch.empty((1 if ctx.static else steps, width), dtype=stored.dtype)
+            if ctx.reuse:
+                if ctx.reused:
+                    raise RuntimeError("CompiledLIF: this graph's currents were overwritten by its first backward; "
+                                       "run the forward again instead of backward(retain_graph=True)")
+                ctx.reused, delta = True, stored.view(steps, width)
+            else:
+                delta = torch.empty((1 if ctx.static else steps, width), dtype=stored.dtype)
             kernels.lif_backward_recompute(stored.numpy(), ctx.static, steps, consts, subtract, g_s, kind, params,
                                            delta.numpy())
             return (delta.view(ctx.input_shape), *none[1:])
@@ -161,7 +172,7 @@ class CompiledLIF(torch.autograd.Function):
             if ctx.needs_input_grad[2]:
                 value = -spike_sum - (reset_sum if subtract else 0.0)
                 grad_threshold = torch.tensor(value, dtype=threshold.dtype).reshape(threshold.shape)
-        return grad_input, grad_beta, grad_threshold, None, None, None, None
+        return grad_input, grad_beta, grad_threshold, None, None, None, None, None
 
 
 def _compiled_spikes_only(currents: Tensor, beta: Tensor, threshold: Tensor, reset: str,
@@ -206,19 +217,22 @@ def compiled_kernel_applies(currents: Tensor, surrogate: Surrogate, mem_bits: in
 
 def fused_lif(currents: Tensor, beta: Tensor, threshold: Tensor, surrogate: Surrogate,
               reset: str = "subtract", mem_bits: int = 32, steps: int | None = None,
-              compiled: bool = True, keep_mems: bool = True) -> tuple[Tensor, Tensor | None]:
+              compiled: bool = True, keep_mems: bool = True,
+              reuse_currents: bool = False) -> tuple[Tensor, Tensor | None]:
     """currents [T, B, ...] → (spikes, membranes); same values and gradients as ``lif_sequence``.
 
     ``steps``: ``currents`` is a single [B, ...] current repeated for that many steps. The numba
     kernels run where they apply (``compiled``); elsewhere (CUDA, membrane quantization) the
     torch-op Function does. ``keep_mems=False`` lets the numba path skip the membranes (returned
-    as None) to save memory traffic; the torch-op path always returns them.
+    as None) to save memory traffic; the torch-op path always returns them. ``reuse_currents``:
+    the caller holds no other reference to ``currents``, whose buffer the numba backward may then
+    overwrite with their gradient (see ``CompiledLIF``).
     """
     beta = beta.clamp(0, 1)
     if compiled and compiled_kernel_applies(currents, surrogate, mem_bits):
         if not keep_mems and not torch.is_grad_enabled():
             return _compiled_spikes_only(currents, beta, threshold, reset, steps), None
-        return CompiledLIF.apply(currents, beta, threshold, surrogate, reset, steps, keep_mems)
+        return CompiledLIF.apply(currents, beta, threshold, surrogate, reset, steps, keep_mems, reuse_currents)
     if steps is not None:
         currents = currents.unsqueeze(0).expand(steps, *currents.shape)
     return FusedLIF.apply(currents, beta, threshold, surrogate, reset, mem_bits)

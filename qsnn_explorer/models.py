@@ -11,9 +11,11 @@ readout: an LIF layer whose spikes or membrane are the output O(t), or no neuron
 Two engines share the parameters and differ only in how the sequence is evaluated:
 ``reference`` runs the plain ``lif_step`` loop (autograd through every step); ``fast`` runs the
 fused LIF Function with its hand-written backward (``fused.py``), computes the first synapse
-once when the input is the same at every step (direct encoding), and otherwise leaves out of the
-first linear synapse the input features silent across the batch (``silent_inputs.py``); conv
-synapses run a few time steps at a time (``Block._conv_in_chunks``), which bounds their memory.
+once when the input is the same at every step (direct encoding), runs linear synapses as
+``fast_linear.linear`` (the first one leaves out the input features silent across the batch;
+each frees its input before its input gradient is made), and runs conv synapses a few time
+steps at a time (``Block._conv_in_chunks``), which bounds their memory. Both take bool spikes as
+input (rate and latency encoders), converting them where numbers are needed.
 """
 from __future__ import annotations
 
@@ -25,10 +27,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import TrainConfig
+from .fast_linear import linear
 from .fused import fused_lif
 from .neurons import LIFParams, lif_sequence
 from .quant import quantize_weight
-from .silent_inputs import linear_skipping_silent
 from .surrogates import Surrogate, make_surrogate
 
 
@@ -94,16 +96,18 @@ class LIFLayer(nn.Module):
         return LIFParams(self.beta, self.threshold, self.surrogate, self.reset, self.mem_bits)
 
     def forward(self, currents: Tensor, recurrent: nn.Module | None = None, fused: bool = False,
-                steps: int | None = None, keep_mems: bool = True) -> tuple[Tensor, Tensor | None]:
+                steps: int | None = None, keep_mems: bool = True,
+                reuse_currents: bool = False) -> tuple[Tensor, Tensor | None]:
         """currents [T, B, ...] → (spikes, membranes), both [T, B, ...].
 
         ``steps``: ``currents`` is one [B, ...] current, the same at each of ``steps`` steps.
         ``fused`` runs the hand-written BPTT Function; recurrent layers always use the step loop.
-        ``keep_mems=False`` lets the fused path skip the membranes (None).
+        ``keep_mems=False`` lets the fused path skip the membranes (None). ``reuse_currents``: no one
+        else holds ``currents``, so the fused backward may overwrite them (``fused.CompiledLIF``).
         """
         if fused and recurrent is None:
             return fused_lif(currents, self.beta, self.threshold, self.surrogate, self.reset, self.mem_bits,
-                             steps, keep_mems=keep_mems)
+                             steps, keep_mems=keep_mems, reuse_currents=reuse_currents)
         if steps is not None:
             currents = currents.unsqueeze(0).expand(steps, *currents.shape)
         return lif_sequence(currents, self.params(), recurrent)
@@ -127,21 +131,21 @@ class Block(nn.Module):
         """x [T, B, ...] → (spikes, or the current when there is no neuron; membrane or None).
 
         ``skip_silent``: a final linear synapse leaves out the input features that are 0 at every
-        step of every sample (``silent_inputs``; CPU only, where it saves GEMM time).
+        step of every sample (``fast_linear``; CPU only, where it saves GEMM time).
         """
         steps, batch = x.shape[:2]
         if static:  # same input at every step: one synapse pass
-            cur = self.synapse(x[0])
+            cur = self.synapse(self._numbers(x[0]))
             if self.neuron is None:
                 return cur.unsqueeze(0).expand(steps, *cur.shape), None
             return self.neuron(cur, self.recurrent, fused, steps, keep_mems)
         if fused and isinstance(self.synapse[0], QuantConv2d):
             cur = self._conv_in_chunks(x)
         else:
-            cur = self._synapse(x.flatten(0, 1), skip_silent).unflatten(0, (steps, batch))
+            cur = self._synapse(x.flatten(0, 1), fused, skip_silent).unflatten(0, (steps, batch))
         if self.neuron is None:
             return cur, None
-        return self.neuron(cur, self.recurrent, fused, keep_mems=keep_mems)
+        return self.neuron(cur, self.recurrent, fused, keep_mems=keep_mems, reuse_currents=True)  # cur is ours
 
     def _conv_in_chunks(self, x: Tensor) -> Tensor:
         """conv → pool on [T, B, ...] a few steps (``CONV_CHUNK_SAMPLES`` images) at a time, then
@@ -155,16 +159,22 @@ class Block(nn.Module):
         norm = self.synapse[-1] if isinstance(self.synapse[-1], nn.BatchNorm2d) else None
         local = self.synapse[:-1] if norm is not None else self.synapse
         chunk = max(1, CONV_CHUNK_SAMPLES // batch)
-        cur = torch.cat([local(part.flatten(0, 1)) for part in x.split(chunk)])
+        cur = torch.cat([local(self._numbers(part.flatten(0, 1))) for part in x.split(chunk)])
         return (cur if norm is None else norm(cur)).unflatten(0, (steps, batch))
 
-    def _synapse(self, x: Tensor, skip_silent: bool) -> Tensor:
+    def _synapse(self, x: Tensor, fused: bool, skip_silent: bool) -> Tensor:
+        """The synapse on [N, ...]; the fast engine runs a final linear one as ``fast_linear.linear``."""
         *before, last = self.synapse
-        if not (skip_silent and isinstance(last, QuantLinear) and x.device.type == "cpu"):
-            return self.synapse(x)
+        if not (fused and isinstance(last, QuantLinear)):
+            return self.synapse(self._numbers(x))
         for module in before:
             x = module(x)
-        return linear_skipping_silent(x, quantize_weight(last.weight, last.weight_bits), last.bias)
+        return linear(x, quantize_weight(last.weight, last.weight_bits), last.bias,
+                      skip_silent=skip_silent and x.device.type == "cpu")
+
+    def _numbers(self, x: Tensor) -> Tensor:
+        """Bool spikes → the weights' dtype (anything else passes through)."""
+        return x.to(next(self.synapse.parameters()).dtype) if x.dtype == torch.bool else x
 
 
 @dataclass

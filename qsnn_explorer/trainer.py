@@ -142,7 +142,6 @@ class Trainer:
             raise ValueError(f"encoder='rows' needs static images; dataset {cfg.dataset!r} is event data")
         self.step_shape = self.data.input_shape if self.data.temporal else \
             step_shape(self.data.input_shape, cfg.encoder)
-        self._binary_input = not self.data.temporal and cfg.encoder in ("rate", "latency")
         init_gen = torch.Generator().manual_seed(cfg.seed)
         self.model: SpikingNet = build_model(cfg, self.step_shape, self.data.n_classes, init_gen)
         self.model.to(self.device)
@@ -245,11 +244,13 @@ class Trainer:
         return self._train_x[idx], self._train_y[idx]
 
     def _sequence(self, x: Tensor, generator: torch.Generator) -> tuple[Tensor, bool]:
-        """Batch → input sequence [T, B, ...] in the model's dtype, and whether it is the same at every step."""
+        """Batch → input sequence [T, B, ...], and whether it is the same at every step. Values are in
+        the model's dtype, spikes of the rate and latency encoders bool (the model converts them
+        where it needs numbers: a rate-coded sequence is then a quarter of its float32 size)."""
         dtype = next(self.model.parameters()).dtype
         if self.data.temporal:
             return events_to_sequence(x).to(dtype), False
-        seq = encode(x.to(dtype), self.cfg.num_steps, self.cfg.encoder, generator)
+        seq = encode(x.to(dtype), self.cfg.num_steps, self.cfg.encoder, generator, spike_dtype=torch.bool)
         return seq, self.cfg.encoder == "direct"
 
     # ---- training ----
@@ -261,6 +262,9 @@ class Trainer:
             flush_denormals()  # in whichever thread trains (see denormals.py)
         cfg = self.cfg
         self.model.train()
+        # the last step's gradients stay readable until here, and are freed before this forward:
+        # kept through it, they sat between its buffers and fragmented the heap
+        self.optimizer.zero_grad(set_to_none=True)
         x, y = self._next_batch()
         seq, static = self._sequence(x, self._noise_gen)
         needs_window = cfg.surrogate == "adali" and cfg.adali_auto_window
@@ -276,7 +280,6 @@ class Trainer:
         lr = self.lr_at(self.step_count)
         diverged = not bool(torch.isfinite(loss))
         if not diverged:
-            self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
@@ -306,10 +309,8 @@ class Trainer:
         """
         batch = len(y)
         counts = [s.sum() for s in rec.spikes]
-        if self._binary_input:  # spikes are 0/1: a sum counts them, ~25× faster than count_nonzero
-            inputs = seq.sum()
-        else:
-            inputs = torch.count_nonzero(seq[0]) * seq.shape[0] if static else torch.count_nonzero(seq)
+        # bool spikes (rate, latency) are counted without a temporary; a sum would widen them to int64
+        inputs = torch.count_nonzero(seq[0]) * seq.shape[0] if static else torch.count_nonzero(seq)
         events = [inputs.to(counts[0].dtype)] + counts
         synops = sum(e * block.fanout for e, block in zip(events, self.model.blocks))
         for i, block in enumerate(self.model.blocks):

@@ -25,6 +25,14 @@ def test_rate_code_keeps_the_input_dtype(dtype):
     assert encode(torch.full((2, 3), 0.5, dtype=dtype), 4, "rate").dtype == dtype
 
 
+@pytest.mark.parametrize("encoder", ["rate", "latency"])
+def test_bool_spikes_are_the_same_spikes(encoder):
+    x = torch.rand(6, 1, 8, 8)
+    want = encode(x, 7, encoder, torch.Generator().manual_seed(5))
+    got = encode(x, 7, encoder, torch.Generator().manual_seed(5), spike_dtype=torch.bool)
+    assert got.dtype == torch.bool and torch.equal(got, want.bool()) and want.sum() > 0
+
+
 def test_direct_latency_rows_shapes():
     x = torch.rand(3, 1, 8, 8)
     assert encode(x, 5, "direct").shape == (5, 3, 1, 8, 8)

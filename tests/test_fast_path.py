@@ -55,15 +55,19 @@ def test_fused_lif_equals_reference(surrogate, reset, mem_bits, compiled, static
 @pytest.mark.parametrize("surrogate", surrogate_names())
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
 @pytest.mark.parametrize("static", [False, True])
-def test_recomputed_membranes_give_the_reference_gradient(surrogate, reset, static):
-    """keep_mems=False: no membranes stored; the backward recomputes them and must still be exact."""
+@pytest.mark.parametrize("reuse", [False, True])
+def test_recomputed_membranes_give_the_reference_gradient(surrogate, reset, static, reuse):
+    """keep_mems=False: no membranes stored; the backward recomputes them and must still be exact,
+    also when it writes the gradient over the stored currents (``reuse_currents``)."""
     g = torch.Generator().manual_seed(1)
     currents = torch.randn(T, B, N, generator=g) * 0.7 + 0.4
     currents = (currents[0] if static else currents).requires_grad_()
     weights = torch.randn(T, B, N, generator=g)
     beta, threshold = torch.tensor(0.85), torch.tensor(1.0)
     sur = make_surrogate(surrogate, sharpness=2.0)
-    spikes, mems = fused_lif(currents, beta, threshold, sur, reset, steps=T if static else None, keep_mems=False)
+    given = currents * 1 if reuse else currents  # reuse: a buffer no one else holds, as a layer's own
+    spikes, mems = fused_lif(given, beta, threshold, sur, reset, steps=T if static else None, keep_mems=False,
+                             reuse_currents=reuse)
     assert mems is None
     (spikes * weights).sum().backward()
     reference = currents.detach().clone().requires_grad_()
@@ -73,6 +77,15 @@ def test_recomputed_membranes_give_the_reference_gradient(surrogate, reset, stat
     assert ref_spikes.sum() > 100 and reference.grad.abs().sum() > 0
     assert torch.equal(spikes, ref_spikes)
     torch.testing.assert_close(currents.grad, reference.grad, atol=1e-5, rtol=1e-5)
+
+
+def test_a_second_backward_through_reused_currents_raises():
+    currents = torch.randn(T, B, N, requires_grad=True)
+    spikes, _ = fused_lif(currents * 1, torch.tensor(0.9), torch.tensor(1.0), make_surrogate("atan"),
+                          keep_mems=False, reuse_currents=True)
+    spikes.sum().backward(retain_graph=True)
+    with pytest.raises(RuntimeError, match="overwritten by its first backward"):
+        spikes.sum().backward()
 
 
 @pytest.mark.parametrize("compiled", [True, False])

@@ -97,6 +97,29 @@ def test_evaluation_frees_each_batch_before_the_next(digits, small_cfg):
 
 
 @pytest.mark.parametrize("engine", ["reference", "fast"])
+def test_gradients_stay_readable_after_a_step_and_are_freed_before_the_next_forward(digits, small_cfg, engine):
+    """Kept until the next backward, they sat in the middle of the next forward's buffers."""
+    trainer = Trainer(small_cfg.replace(engine=engine), digits)
+    trainer.step()
+    assert all(p.grad is not None for p in trainer.model.parameters())
+    forward, grads_then = trainer.model.forward, []
+
+    def watched(*args, **kwargs):
+        grads_then.append([p.grad for p in trainer.model.parameters()])
+        return forward(*args, **kwargs)
+
+    trainer.model.forward = watched
+    trainer.step()
+    assert grads_then == [[None] * len(grads_then[0])]
+
+
+def test_rate_coded_batches_are_bool_spikes(digits, small_cfg):
+    trainer = Trainer(small_cfg.replace(encoder="rate"), digits)
+    seq, static = trainer._sequence(trainer._train_x[:8], torch.Generator().manual_seed(1))
+    assert seq.dtype == torch.bool and not static and seq.any()
+
+
+@pytest.mark.parametrize("engine", ["reference", "fast"])
 def test_backward_runs_without_the_recording(digits, small_cfg, engine):
     """A step releases its recording (every layer's spikes) before backward, so autograd can free
     each layer's activations once its gradient is done, and still reports the activity."""
