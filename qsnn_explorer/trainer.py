@@ -262,9 +262,10 @@ class Trainer:
             flush_denormals()  # in whichever thread trains (see denormals.py)
         cfg = self.cfg
         self.model.train()
-        # the last step's gradients stay readable until here, and are freed before this forward:
-        # kept through it, they sat between its buffers and fragmented the heap
-        self.optimizer.zero_grad(set_to_none=True)
+        # zeroed in place, not freed: the gradient buffers are made once and keep their place in
+        # the heap, so each step's big buffers reuse the same holes (allocated anew mid-backward,
+        # they split the next forward's free space); the last step's stay readable until here
+        self.optimizer.zero_grad(set_to_none=False)
         x, y = self._next_batch()
         seq, static = self._sequence(x, self._noise_gen)
         needs_window = cfg.surrogate == "adali" and cfg.adali_auto_window
