@@ -185,9 +185,11 @@ def train_bench(args, data) -> dict:
     times = []
     for _ in range(args.infer_reps):
         ts = now()
-        outs = [(infer(x), y) for x, y in batches]
+        # each batch's predictions are kept, not its [T, B, classes] output: holding those small
+        # outputs across batches fragmented the heap between the engine's [T·B, N] buffers
+        predictions = [infer(x).sum(0).argmax(-1) for x, _ in batches]
         times.append(now() - ts)
-    correct = sum(int((out.sum(0).argmax(-1) == y).sum()) for out, y in outs)
+    correct = sum(int((p == y).sum()) for p, (_, y) in zip(predictions, batches))
     res = dict(steps=steps, samples=sum(sizes), build_s=t1 - t0, first_step_s=t2 - t1, train_s=t3 - t1,
                cpu_per_wall=(c3 - c1) / (t3 - t1), train_sps=sum(sizes) / (t3 - t1),
                warm_sps=(sum(sizes) - sizes[0]) / (t3 - t2) if steps > 1 else float("nan"),
