@@ -176,12 +176,14 @@ class CompiledLIF(torch.autograd.Function):
 
 
 def _compiled_spikes_only(currents: Tensor, beta: Tensor, threshold: Tensor, reset: str,
-                          steps: int | None) -> Tensor:
-    """Inference: the forward kernel without storing membranes."""
+                          steps: int | None, reuse_currents: bool) -> Tensor:
+    """Inference: the forward kernel without storing membranes. With ``reuse_currents`` (and a
+    current per step) the spikes are written over the currents: the kernel reads I_t of a chunk
+    before it writes s_t there, so one [T, B, ...] buffer serves both."""
     static = steps is not None
     shape = (steps, *currents.shape) if static else tuple(currents.shape)
     source = currents.contiguous().reshape(1 if static else shape[0], -1)
-    spikes = torch.empty(shape, dtype=currents.dtype)
+    spikes = source.view(shape) if reuse_currents and not static else torch.empty(shape, dtype=currents.dtype)
     _use_torch_threads()
     kernels.lif_forward(source.numpy(), static, _consts(beta, threshold, source), reset == "subtract",
                         False, spikes.view(shape[0], -1).numpy()[:1, :1], spikes.view(shape[0], -1).numpy())
@@ -225,13 +227,14 @@ def fused_lif(currents: Tensor, beta: Tensor, threshold: Tensor, surrogate: Surr
     kernels run where they apply (``compiled``); elsewhere (CUDA, membrane quantization) the
     torch-op Function does. ``keep_mems=False`` lets the numba path skip the membranes (returned
     as None) to save memory traffic; the torch-op path always returns them. ``reuse_currents``:
-    the caller holds no other reference to ``currents``, whose buffer the numba backward may then
-    overwrite with their gradient (see ``CompiledLIF``).
+    the caller holds no other reference to ``currents``, whose buffer the numba path may then
+    overwrite: with their gradient in the backward (see ``CompiledLIF``), or, in inference without
+    membranes, with the spikes themselves.
     """
     beta = beta.clamp(0, 1)
     if compiled and compiled_kernel_applies(currents, surrogate, mem_bits):
         if not keep_mems and not torch.is_grad_enabled():
-            return _compiled_spikes_only(currents, beta, threshold, reset, steps), None
+            return _compiled_spikes_only(currents, beta, threshold, reset, steps, reuse_currents), None
         return CompiledLIF.apply(currents, beta, threshold, surrogate, reset, steps, keep_mems, reuse_currents)
     if steps is not None:
         currents = currents.unsqueeze(0).expand(steps, *currents.shape)
