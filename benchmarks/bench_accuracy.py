@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _report import publish  # noqa: E402
-from bench_engine import INFER_BATCH, engine_runner, snntorch_runner, workload_cfg  # noqa: E402
+from bench_engine import engine_runner, snntorch_runner, workload_cfg  # noqa: E402
 
 from qsnn_explorer.data import load_dataset  # noqa: E402
 
@@ -32,9 +32,8 @@ def val_accuracy(variant: str, seed: int, epochs: int, data) -> float:
     per_epoch = -(-len(data.train.y) // cfg.batch_size)
     for _ in range(epochs * per_epoch):
         step()
-    xv, yv = data.val.x, data.val.y
-    correct = sum(int((infer(xv[i:i + INFER_BATCH]).sum(0).argmax(-1) == yv[i:i + INFER_BATCH]).sum())
-                  for i in range(0, len(yv), INFER_BATCH))
+    xv, yv, bs = data.val.x, data.val.y, cfg.batch_size  # inference at the training batch, as bench_engine
+    correct = sum(int((infer(xv[i:i + bs]).sum(0).argmax(-1) == yv[i:i + bs]).sum()) for i in range(0, len(yv), bs))
     return correct / len(yv)
 
 
