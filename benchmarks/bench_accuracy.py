@@ -32,8 +32,10 @@ def val_accuracy(variant: str, seed: int, epochs: int, data) -> float:
     per_epoch = -(-len(data.train.y) // cfg.batch_size)
     for _ in range(epochs * per_epoch):
         step()
-    xv, yv, bs = data.val.x, data.val.y, cfg.batch_size  # inference at the training batch, as bench_engine
-    correct = sum(int((infer(xv[i:i + bs]).sum(0).argmax(-1) == yv[i:i + bs]).sum()) for i in range(0, len(yv), bs))
+    xv, yv = data.val.x, data.val.y
+    bs = cfg.batch_size  # inference at the training batch, as bench_engine
+    correct = sum(int((infer(xv[i:i + bs]).sum(0).argmax(-1) == yv[i:i + bs]).sum())
+                  for i in range(0, len(yv), bs))
     return correct / len(yv)
 
 

@@ -7,9 +7,9 @@ more websocket frames, and every frame wakes chromium's network, browser and ren
 With the explorer's 8 canvases that was ~90 frames a second more; on a machine that also trains,
 each wake-up preempts a training thread while its partner waits at the next barrier. Inline (a
 third more bytes), chromium used ~0.04 of a core less and training ran 6-10% faster. The byte
-layout is documented at the top of ``js/raster.js`` and written by :func:`pack_payload`. The browser redraws at most once per
-animation frame, however many payloads arrive. A click on a cell sets ``selected`` to
-``[layer, neuron]`` in Python.
+layout is documented at the top of ``js/raster.js`` and written by :func:`pack_payload`. The
+browser redraws at most once per animation frame, however many payloads arrive. A click on a
+cell sets ``selected`` to ``[layer, neuron]`` in Python.
 
 The module file is found in an installed wheel (``qsnn_explorer/js/raster.js``, force-included by
 pyproject) or, in a source checkout, in the repository's ``js/``.
